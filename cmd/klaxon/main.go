@@ -1,0 +1,37 @@
+// Command klaxon is Klaxon's one binary: the server and its command-line
+// tools.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+)
+
+func main() {
+	app := kingpin.New("klaxon", "Alerting and incident routing for Prometheus: rules, routing, notifications, incidents and on-call in one service.")
+	app.Version(version.Print("klaxon"))
+	app.HelpFlag.Short('h')
+
+	serve := newServeCmd(app)
+	check := newCheckConfigCmd(app)
+	inc := newIncidentsCmd(app)
+
+	cmd, err := app.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "klaxon: %s\n", err)
+		os.Exit(2)
+	}
+	var code int
+	switch cmd {
+	case serve.cmd.FullCommand():
+		code = serve.run()
+	case check.cmd.FullCommand():
+		code = check.run()
+	default:
+		code = inc.run(cmd)
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+
+	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/incidents"
+	"github.com/klaxon-dev/klaxon/notifiers"
+	"github.com/klaxon-dev/klaxon/router"
+	"github.com/klaxon-dev/klaxon/storage"
+	"github.com/klaxon-dev/klaxon/web"
+)
+
+type serveCmd struct {
+	cmd          *kingpin.CmdClause
+	configFile   *string
+	storagePath  *string
+	databaseURL  *string
+	listen       *string
+	externalURL  *string
+	routePrefix  *string
+	maxBody      *units.Base2Bytes
+	cluster      map[string]*string
+	clusterPeers *[]string
+	log          *promslog.Config
+}
+
+// clusterFlags are Alertmanager's gossip flags. Klaxon replicas share a
+// database instead, so they are accepted, for drop-in use in existing unit
+// files and pod specs, and ignored.
+var clusterFlags = []string{
+	"listen-address", "advertise-address", "peer-timeout", "gossip-interval", "pushpull-interval",
+	"tcp-timeout", "probe-timeout", "probe-interval", "settle-timeout", "reconnect-interval",
+	"reconnect-timeout", "tls-config", "label", "allow-insecure-public-advertise-address-discovery",
+}
+
+func newServeCmd(app *kingpin.Application) *serveCmd {
+	c := &serveCmd{cmd: app.Command("serve", "Run the Klaxon server.").Default(), cluster: map[string]*string{}}
+	c.configFile = c.cmd.Flag("config.file", "Klaxon configuration file (an alertmanager.yml plus Klaxon's own keys).").
+		Default("klaxon.yml").String()
+	c.storagePath = c.cmd.Flag("storage.path", "Directory of the embedded SQLite store, used without --database-url.").
+		Default("data/").String()
+	c.databaseURL = c.cmd.Flag("database-url", "PostgreSQL URL (postgres://user:pass@host/db); replaces the embedded store.").
+		Envar("KLAXON_DATABASE_URL").String()
+	c.listen = c.cmd.Flag("web.listen-address", "Address to listen on for the API, hooks and UI.").
+		Default(":9093").String()
+	c.externalURL = c.cmd.Flag("web.external-url", "The URL under which Klaxon is reachable from outside (links in notifications).").String()
+	c.routePrefix = c.cmd.Flag("web.route-prefix", "Prefix for all HTTP paths. Defaults to the path of --web.external-url.").String()
+	c.maxBody = c.cmd.Flag("web.max-request-body-size", "Largest accepted request body; larger ones get HTTP 413.").
+		Default("16MiB").Bytes()
+	for _, name := range clusterFlags {
+		c.cluster[name] = c.cmd.Flag("cluster."+name, "Ignored: replicas coordinate through PostgreSQL.").Hidden().String()
+	}
+	c.clusterPeers = c.cmd.Flag("cluster.peer", "Ignored: replicas coordinate through PostgreSQL.").Hidden().Strings()
+	c.log = &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
+	c.cmd.Flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").SetValue(c.log.Level)
+	c.cmd.Flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("logfmt").SetValue(c.log.Format)
+	return c
+}
+
+func (c *serveCmd) run() int {
+	logger := promslog.New(c.log)
+	slog.SetDefault(logger)
+	if err := c.serve(logger); err != nil {
+		logger.Error("Klaxon stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func (c *serveCmd) warnIgnoredFlags(logger *slog.Logger) {
+	for name, v := range c.cluster {
+		if *v != "" {
+			logger.Warn("Flag ignored: Klaxon replicas coordinate through the database, not gossip", "flag", "--cluster."+name)
+		}
+	}
+	if len(*c.clusterPeers) > 0 {
+		logger.Warn("Flag ignored: Klaxon replicas coordinate through the database, not gossip", "flag", "--cluster.peer")
+	}
+}
+
+func (c *serveCmd) serve(logger *slog.Logger) error {
+	logger.Info("Starting Klaxon", "version", version.Info())
+	c.warnIgnoredFlags(logger)
+	extURL, prefix, err := externalURL(*c.externalURL, *c.routePrefix, *c.listen)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadFile(*c.configFile)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: *c.databaseURL, Path: *c.storagePath, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	logger.Info("Opened store", "store", db.String())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("klaxon"))
+	clock := clockwork.NewRealClock()
+
+	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{
+		DB: db, Clock: clock, Logger: logger.With("component", "notifiers"), Registerer: reg, ExternalURL: extURL,
+	})
+	inc := incidents.New(incidents.Options{
+		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,
+	})
+	rt := router.New(router.Options{
+		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc, AfterCommit: outbox.Poke,
+	})
+
+	rl := &reloader{file: *c.configFile, logger: logger, outbox: outbox, incidents: inc, router: rt, reg: reg}
+	if err := rl.apply(ctx, cfg); err != nil {
+		return err
+	}
+	if err := rt.Load(ctx); err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	srv := web.New(web.Options{
+		Router: rt, Incidents: inc,
+		Reload:         func() error { return rl.reload(ctx) },
+		Ready:          ready.Load,
+		ResolveTimeout: rl.resolveTimeout,
+		Gatherer:       reg, Registerer: reg,
+		Logger:       logger.With("component", "web"),
+		RoutePrefix:  prefix,
+		MaxBodyBytes: int64(*c.maxBody),
+		Now:          clock.Now,
+	})
+	ln, err := net.Listen("tcp", *c.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *c.listen, err)
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	workCtx, stopWork := context.WithCancel(context.Background())
+	wg.Go(func() { rt.Run(workCtx) })
+	wg.Go(func() { outbox.Run(workCtx) })
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_ = rl.reload(ctx)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("Listening on", "address", ln.Addr().String())
+	ready.Store(true)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("Received shutdown signal, stopping")
+	case err = <-serveErr:
+	}
+	ready.Store(false)
+	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = httpSrv.Shutdown(shutCtx)
+	stopWork()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// externalURL works out the public URL and route prefix as Alertmanager does.
+func externalURL(ext, prefix, listen string) (*url.URL, string, error) {
+	if ext == "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, "", fmt.Errorf("--web.listen-address %q: %w", listen, err)
+		}
+		if host == "" {
+			if host, err = os.Hostname(); err != nil {
+				return nil, "", err
+			}
+		}
+		ext = "http://" + net.JoinHostPort(host, port) + "/"
+	}
+	u, err := url.Parse(ext)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, "", fmt.Errorf("--web.external-url %q: want an absolute URL such as https://klaxon.example.com/", ext)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	if prefix == "" {
+		prefix = u.Path
+	}
+	if prefix != "" && !strings.HasPrefix(prefix, "/") {
+		prefix = "/" + prefix
+	}
+	return u, strings.TrimRight(prefix, "/"), nil
+}
+
+// reloader applies a configuration to every part, and re-reads the file on
+// SIGHUP and /-/reload; a bad file keeps the running configuration.
+type reloader struct {
+	file      string
+	logger    *slog.Logger
+	outbox    *notifiers.Outbox
+	incidents *incidents.Service
+	router    *router.Router
+	reg       prometheus.Registerer
+
+	mu       sync.Mutex
+	current  atomic.Pointer[config.Config]
+	once     sync.Once
+	success  prometheus.Gauge
+	lastTime prometheus.Gauge
+}
+
+func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
+	r.once.Do(func() {
+		f := promauto.With(r.reg)
+		r.success = f.NewGauge(prometheus.GaugeOpts{
+			Name: "klaxon_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful.",
+		})
+		r.lastTime = f.NewGauge(prometheus.GaugeOpts{
+			Name: "klaxon_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload.",
+		})
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.incidents.ApplyConfig(cfg); err != nil {
+		return err
+	}
+	if err := r.outbox.ApplyConfig(cfg); err != nil {
+		return err
+	}
+	if err := r.router.ApplyConfig(ctx, cfg.Alertmanager); err != nil {
+		return err
+	}
+	r.current.Store(cfg)
+	r.success.Set(1)
+	r.lastTime.SetToCurrentTime()
+	return nil
+}
+
+func (r *reloader) reload(ctx context.Context) error {
+	cfg, err := config.LoadFile(r.file)
+	if err == nil {
+		err = r.apply(ctx, cfg)
+	}
+	if err != nil {
+		r.success.Set(0)
+		r.logger.Error("Loading configuration file failed; keeping the running configuration", "file", r.file, "err", err)
+		return err
+	}
+	r.logger.Info("Completed loading of configuration file", "file", r.file)
+	return nil
+}
+
+func (r *reloader) resolveTimeout() time.Duration {
+	return r.current.Load().ResolveTimeout()
+}

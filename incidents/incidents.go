@@ -1,0 +1,253 @@
+// Package incidents turns flushed alert groups into incidents: one incident
+// per alert group, its alerts, its timeline, and its acknowledgement. Every
+// acknowledgement channel ends in Service.Ack.
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/notifiers"
+	"github.com/klaxon-dev/klaxon/router"
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// Status is an incident's state.
+type Status string
+
+// The states of an incident.
+const (
+	Triggered    Status = "triggered"
+	Acknowledged Status = "acknowledged"
+	Resolved     Status = "resolved"
+)
+
+// ErrNotFound is returned for an unknown incident id.
+var ErrNotFound = errors.New("incident not found")
+
+// ErrConflict is returned for a transition the incident's state forbids,
+// such as acknowledging a resolved incident.
+var ErrConflict = errors.New("incident state does not allow this")
+
+// Actor says who did something and through which channel.
+type Actor struct {
+	Name string `json:"name"`
+	Via  string `json:"via"` // api, cli, ui, slack, pagerduty, email, klaxon
+}
+
+// system is the actor for what Klaxon does by itself.
+var system = Actor{Name: "klaxon", Via: "alerts"}
+
+// Enqueuer is the delivery side: notifiers.Outbox.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, tx *storage.Tx, m *notifiers.Message) error
+}
+
+// Options are the service's collaborators.
+type Options struct {
+	DB          *storage.DB
+	Clock       clockwork.Clock
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+	Outbox      Enqueuer
+	ExternalURL *url.URL
+}
+
+// Service owns incidents and their tables.
+type Service struct {
+	db      *storage.DB
+	clock   clockwork.Clock
+	logger  *slog.Logger
+	outbox  Enqueuer
+	extURL  *url.URL
+	title   atomic.Pointer[titler]
+	opened  prometheus.Counter
+	acked   *prometheus.CounterVec
+	resolvd *prometheus.CounterVec
+}
+
+type titler struct {
+	tmpl *template.Template
+	text string
+}
+
+// New returns a service; call ApplyConfig before use.
+func New(opts Options) *Service {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := promauto.With(opts.Registerer)
+	s := &Service{
+		db: opts.DB, clock: opts.Clock, logger: opts.Logger, outbox: opts.Outbox, extURL: opts.ExternalURL,
+		opened: f.NewCounter(prometheus.CounterOpts{
+			Name: "klaxon_incidents_opened_total",
+			Help: "Incidents opened.",
+		}),
+		acked: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_incidents_acknowledged_total",
+			Help: "Incident acknowledgements, by channel.",
+		}, []string{"via"}),
+		resolvd: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_incidents_resolved_total",
+			Help: "Incidents resolved, by channel.",
+		}, []string{"via"}),
+	}
+	return s
+}
+
+// ApplyConfig installs the incident settings of cfg.
+func (s *Service) ApplyConfig(cfg *config.Config) error {
+	tmpl, err := template.FromGlobs(cfg.Alertmanager.Templates)
+	if err != nil {
+		return fmt.Errorf("incident templates: %w", err)
+	}
+	if s.extURL != nil {
+		tmpl.ExternalURL = s.extURL
+	}
+	if _, err := tmpl.ExecuteTextString(cfg.Incidents.TitleTemplate, &template.Data{}); err != nil {
+		return fmt.Errorf("incidents.title_template: %w", err)
+	}
+	s.title.Store(&titler{tmpl: tmpl, text: cfg.Incidents.TitleTemplate})
+	return nil
+}
+
+// Flush implements router.Sink: it opens or updates the group's incident
+// and queues the notification, unless the incident is acknowledged and
+// nothing changed but the passing of repeat_interval.
+func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notification) (bool, error) {
+	inc, err := openIncidentForGroup(ctx, tx, n.GroupID)
+	if err != nil {
+		return false, err
+	}
+	firing := n.Firing()
+	if inc == nil {
+		if !firing || n.Reason == router.ReasonRepeat {
+			// Resolutions and repeats of a group whose incident was closed
+			// by hand still reach receivers but do not open a new incident.
+			if n.Reason == router.ReasonRepeat {
+				return false, nil
+			}
+			return true, s.outbox.Enqueue(ctx, tx, s.message(0, n))
+		}
+		inc, err = s.open(ctx, tx, n)
+		if err != nil {
+			return false, err
+		}
+	}
+	if n.Reason == router.ReasonRepeat && inc.Status == Acknowledged {
+		return false, nil
+	}
+	if err := s.recordAlerts(ctx, tx, inc.ID, n); err != nil {
+		return false, err
+	}
+	if !firing {
+		if err := setResolved(ctx, tx, inc.ID, n.At, system); err != nil {
+			return false, err
+		}
+		s.resolvd.WithLabelValues(system.Via).Inc()
+	}
+	if err := s.outbox.Enqueue(ctx, tx, s.message(inc.ID, n)); err != nil {
+		return false, err
+	}
+	msg := fmt.Sprintf("notification to %s queued (%s)", n.Receiver, n.Reason)
+	if err := addEvent(ctx, tx, inc.ID, n.At, "notification_queued", system, msg); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *Service) message(incidentID int64, n *router.Notification) *notifiers.Message {
+	return &notifiers.Message{
+		IncidentID: incidentID, Receiver: n.Receiver, GroupKey: n.GroupKey,
+		GroupLabels: n.GroupLabels, Alerts: n.Alerts, Reason: string(n.Reason), At: n.At,
+	}
+}
+
+func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification) (*Incident, error) {
+	t := s.title.Load()
+	data := t.tmpl.Data(n.Receiver, n.GroupLabels, nil, string(n.Reason), n.Alerts...)
+	title, err := t.tmpl.ExecuteTextString(t.text, data)
+	if err != nil || title == "" {
+		// A template that fails on this group's data must not lose the
+		// incident; the group key still says what it is.
+		s.logger.Warn("Incident title template failed", "group", n.GroupKey, "err", err)
+		title = n.GroupKey
+	}
+	inc := &Incident{
+		GroupID: n.GroupID, GroupKey: n.GroupKey, Receiver: n.Receiver, Title: title,
+		Status: Triggered, Severity: data.CommonLabels["severity"], Labels: n.GroupLabels,
+		OpenedAt: n.At, UpdatedAt: n.At,
+	}
+	if err := insertIncident(ctx, tx, inc); err != nil {
+		return nil, err
+	}
+	s.opened.Inc()
+	if err := addEvent(ctx, tx, inc.ID, n.At, "opened", system, title); err != nil {
+		return nil, err
+	}
+	return inc, nil
+}
+
+// Ack acknowledges an incident. It is the one function every channel (API,
+// CLI, UI, Slack, PagerDuty, email link) calls; an acknowledged incident is
+// not re-notified on repeat_interval.
+func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error) {
+	return s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
+		switch inc.Status {
+		case Resolved:
+			return fmt.Errorf("%w: incident %d is resolved", ErrConflict, id)
+		case Acknowledged:
+			return nil
+		}
+		if err := setAcked(ctx, tx, id, now, by); err != nil {
+			return err
+		}
+		s.acked.WithLabelValues(by.Via).Inc()
+		return addEvent(ctx, tx, id, now, "acknowledged", by, "")
+	})
+}
+
+// Resolve closes an incident by hand.
+func (s *Service) Resolve(ctx context.Context, id int64, by Actor) (*Incident, error) {
+	return s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
+		if inc.Status == Resolved {
+			return nil
+		}
+		if err := setResolved(ctx, tx, id, now, by); err != nil {
+			return err
+		}
+		s.resolvd.WithLabelValues(by.Via).Inc()
+		return nil
+	})
+}
+
+func (s *Service) transition(ctx context.Context, id int64, by Actor, fn func(*storage.Tx, *Incident, time.Time) error) (*Incident, error) {
+	if by.Name == "" {
+		by.Name = "anonymous"
+	}
+	err := s.db.InTx(ctx, func(tx *storage.Tx) error {
+		inc, err := getIncident(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return fn(tx, inc, s.clock.Now())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}

@@ -1,0 +1,296 @@
+package incidents
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-dev/klaxon/router"
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// Incident is one alert group's incident.
+type Incident struct {
+	ID         int64          `json:"id"`
+	GroupID    string         `json:"groupId"`
+	GroupKey   string         `json:"groupKey"`
+	Receiver   string         `json:"receiver"`
+	Title      string         `json:"title"`
+	Status     Status         `json:"status"`
+	Severity   string         `json:"severity,omitempty"`
+	Labels     model.LabelSet `json:"labels"`
+	OpenedAt   time.Time      `json:"openedAt"`
+	UpdatedAt  time.Time      `json:"updatedAt"`
+	AckedAt    *time.Time     `json:"acknowledgedAt,omitempty"`
+	AckedBy    *Actor         `json:"acknowledgedBy,omitempty"`
+	ResolvedAt *time.Time     `json:"resolvedAt,omitempty"`
+	ResolvedBy *Actor         `json:"resolvedBy,omitempty"`
+	Alerts     []Alert        `json:"alerts,omitempty"`
+	Timeline   []Event        `json:"timeline,omitempty"`
+}
+
+// Alert is an alert as attached to an incident.
+type Alert struct {
+	Fingerprint  string         `json:"fingerprint"`
+	Status       string         `json:"status"`
+	Labels       model.LabelSet `json:"labels"`
+	Annotations  model.LabelSet `json:"annotations"`
+	StartsAt     time.Time      `json:"startsAt"`
+	EndsAt       time.Time      `json:"endsAt"`
+	GeneratorURL string         `json:"generatorURL"`
+}
+
+// Event is one entry of an incident's timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Actor   Actor     `json:"actor"`
+	Message string    `json:"message,omitempty"`
+}
+
+const incidentColumns = `id, group_id, group_key, receiver, title, status, severity, labels, opened_at, updated_at,
+	acked_at, acked_by, acked_via, resolved_at, resolved_by, resolved_via`
+
+func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
+	var (
+		inc                              Incident
+		labels                           string
+		opened, updated, acked, resolved int64
+		ackBy, ackVia, resBy, resVia     string
+	)
+	err := row.Scan(&inc.ID, &inc.GroupID, &inc.GroupKey, &inc.Receiver, &inc.Title, &inc.Status, &inc.Severity,
+		&labels, &opened, &updated, &acked, &ackBy, &ackVia, &resolved, &resBy, &resVia)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(labels), &inc.Labels); err != nil {
+		return nil, fmt.Errorf("incident %d labels: %w", inc.ID, err)
+	}
+	inc.OpenedAt, inc.UpdatedAt = storage.Time(opened), storage.Time(updated)
+	if acked != 0 {
+		t := storage.Time(acked)
+		inc.AckedAt, inc.AckedBy = &t, &Actor{Name: ackBy, Via: ackVia}
+	}
+	if resolved != 0 {
+		t := storage.Time(resolved)
+		inc.ResolvedAt, inc.ResolvedBy = &t, &Actor{Name: resBy, Via: resVia}
+	}
+	return &inc, nil
+}
+
+func insertIncident(ctx context.Context, tx *storage.Tx, inc *Incident) error {
+	labels, err := json.Marshal(nonNilLabels(inc.Labels))
+	if err != nil {
+		return err
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO incidents (group_id, group_key, receiver, title, status, severity, labels, opened_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		inc.GroupID, inc.GroupKey, inc.Receiver, inc.Title, inc.Status, inc.Severity, string(labels),
+		storage.Millis(inc.OpenedAt), storage.Millis(inc.UpdatedAt)).Scan(&inc.ID)
+	if err != nil {
+		return fmt.Errorf("insert incident: %w", err)
+	}
+	return nil
+}
+
+func nonNilLabels(ls model.LabelSet) model.LabelSet {
+	if ls == nil {
+		return model.LabelSet{}
+	}
+	return ls
+}
+
+// openIncidentForGroup returns the group's unresolved incident, or nil.
+func openIncidentForGroup(ctx context.Context, q storage.Querier, groupID string) (*Incident, error) {
+	row := q.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE group_id = ? AND status <> ? ORDER BY id DESC LIMIT 1`,
+		groupID, Resolved)
+	inc, err := scanIncident(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return inc, err
+}
+
+func getIncident(ctx context.Context, q storage.Querier, id int64) (*Incident, error) {
+	inc, err := scanIncident(q.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	return inc, err
+}
+
+func setAcked(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by Actor) error {
+	_, err := tx.Exec(ctx, `UPDATE incidents SET status = ?, acked_at = ?, acked_by = ?, acked_via = ?, updated_at = ? WHERE id = ?`,
+		Acknowledged, storage.Millis(at), by.Name, by.Via, storage.Millis(at), id)
+	return err
+}
+
+func setResolved(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by Actor) error {
+	_, err := tx.Exec(ctx, `UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, resolved_via = ?, updated_at = ? WHERE id = ?`,
+		Resolved, storage.Millis(at), by.Name, by.Via, storage.Millis(at), id)
+	if err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, id, at, "resolved", by, "")
+}
+
+func addEvent(ctx context.Context, tx *storage.Tx, id int64, at time.Time, kind string, by Actor, msg string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO incident_events (incident_id, at, kind, actor, via, message) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, storage.Millis(at), kind, by.Name, by.Via, msg)
+	if err != nil {
+		return fmt.Errorf("record timeline event: %w", err)
+	}
+	return nil
+}
+
+// recordAlerts attaches the notification's alerts to the incident and puts
+// each change of an alert's status on the timeline.
+func (s *Service) recordAlerts(ctx context.Context, tx *storage.Tx, id int64, n *router.Notification) error {
+	prev := map[string]string{}
+	rows, err := tx.Query(ctx, `SELECT fingerprint, status FROM incident_alerts WHERE incident_id = ?`, id)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var f, st string
+		if err := rows.Scan(&f, &st); err != nil {
+			rows.Close()
+			return err
+		}
+		prev[f] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, a := range n.Alerts {
+		f := a.Fingerprint().String()
+		status := "firing"
+		if a.ResolvedAt(n.At) {
+			status = "resolved"
+		}
+		lbl, _ := json.Marshal(nonNilLabels(a.Labels))
+		ann, _ := json.Marshal(nonNilLabels(a.Annotations))
+		_, err := tx.Exec(ctx, `INSERT INTO incident_alerts (incident_id, fingerprint, labels, annotations, status, starts_at, ends_at, generator_url)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (incident_id, fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+				status = excluded.status, starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url`,
+			id, f, string(lbl), string(ann), status, storage.Millis(a.StartsAt), storage.Millis(a.EndsAt), a.GeneratorURL)
+		if err != nil {
+			return fmt.Errorf("attach alert: %w", err)
+		}
+		if prev[f] != status {
+			if err := addEvent(ctx, tx, id, n.At, "alert_"+status, system, a.Labels.String()); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE incidents SET updated_at = ? WHERE id = ?`, storage.Millis(n.At), id)
+	return err
+}
+
+// Filter selects incidents for List.
+type Filter struct {
+	Status Status // empty: all
+	Limit  int    // 0: 100
+}
+
+// List returns incidents, newest first.
+func (s *Service) List(ctx context.Context, f Filter) ([]*Incident, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	q := `SELECT ` + incidentColumns + ` FROM incidents`
+	args := []any{}
+	if f.Status != "" {
+		q += ` WHERE status = ?`
+		args = append(args, f.Status)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	defer rows.Close()
+	out := []*Incident{}
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inc)
+	}
+	return out, rows.Err()
+}
+
+// Get returns an incident with its alerts and timeline.
+func (s *Service) Get(ctx context.Context, id int64) (*Incident, error) {
+	inc, err := getIncident(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	if inc.Alerts, err = s.alerts(ctx, id); err != nil {
+		return nil, err
+	}
+	if inc.Timeline, err = s.Timeline(ctx, id); err != nil {
+		return nil, err
+	}
+	return inc, nil
+}
+
+func (s *Service) alerts(ctx context.Context, id int64) ([]Alert, error) {
+	rows, err := s.db.Query(ctx, `SELECT fingerprint, status, labels, annotations, starts_at, ends_at, generator_url
+		FROM incident_alerts WHERE incident_id = ? ORDER BY fingerprint`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		var (
+			a            Alert
+			lbl, ann     string
+			starts, ends int64
+		)
+		if err := rows.Scan(&a.Fingerprint, &a.Status, &lbl, &ann, &starts, &ends, &a.GeneratorURL); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(lbl), &a.Labels); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(ann), &a.Annotations); err != nil {
+			return nil, err
+		}
+		a.StartsAt, a.EndsAt = storage.Time(starts), storage.Time(ends)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Timeline returns an incident's events in order.
+func (s *Service) Timeline(ctx context.Context, id int64) ([]Event, error) {
+	rows, err := s.db.Query(ctx, `SELECT at, kind, actor, via, message FROM incident_events WHERE incident_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var (
+			e  Event
+			at int64
+		)
+		if err := rows.Scan(&at, &e.Kind, &e.Actor.Name, &e.Actor.Via, &e.Message); err != nil {
+			return nil, err
+		}
+		e.At = storage.Time(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

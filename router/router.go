@@ -1,0 +1,327 @@
+// Package router ingests alerts, routes them through Alertmanager's routing
+// tree into aggregation groups, and flushes each group on Alertmanager's
+// timers, remembering in the notification log what it flushed so that no
+// group is notified twice for the same state, across reloads and restarts.
+//
+// Every way in (the API v2, the Alertmanager webhook, the rule evaluator)
+// calls Router.Ingest; every flush goes to one Sink inside the transaction
+// that records it.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/alertmanager/alert"
+	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/dispatch"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// Reason says why a group is notified; a Sink may treat a mere repeat
+// differently from a change (an acknowledged incident is not re-paged).
+type Reason string
+
+// Reasons a flush produces a notification.
+const (
+	ReasonFirst    Reason = "first"    // the group's first notification
+	ReasonNew      Reason = "new"      // an alert joined the firing set
+	ReasonResolved Reason = "resolved" // alerts resolved
+	ReasonRepeat   Reason = "repeat"   // nothing changed; repeat_interval passed
+)
+
+// Notification is one flush of one group to its receiver.
+type Notification struct {
+	GroupID     string
+	GroupKey    string
+	Receiver    string
+	GroupLabels model.LabelSet
+	// Alerts are copies as of At: firing alerts have a zero EndsAt, so that
+	// they do not resolve while the notification waits to be sent.
+	Alerts []*alert.Alert
+	Reason Reason
+	At     time.Time
+}
+
+// Firing reports whether any alert in n is firing.
+func (n *Notification) Firing() bool {
+	for _, a := range n.Alerts {
+		if !a.ResolvedAt(n.At) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sink receives each notification inside the transaction that records it
+// in the notification log. It returns false to suppress the notification
+// (for example a repeat of an acknowledged incident); the log is then not
+// updated, so the decision is taken again on the next tick.
+type Sink interface {
+	Flush(ctx context.Context, tx *storage.Tx, n *Notification) (notified bool, err error)
+}
+
+// Options are the router's collaborators.
+type Options struct {
+	DB         *storage.DB
+	Clock      clockwork.Clock
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Sink       Sink
+	// AfterCommit, if set, runs after a flush was committed with at least
+	// one notification, to wake the delivery workers without polling.
+	AfterCommit func()
+}
+
+// Router owns the alerts, the groups and their timers.
+type Router struct {
+	db          *storage.DB
+	clock       clockwork.Clock
+	logger      *slog.Logger
+	sink        Sink
+	afterCommit func()
+	metrics     *metrics
+
+	mu     sync.Mutex
+	tree   *dispatch.Route
+	sendRs map[string]bool // receiver -> any integration sends resolved
+	alerts map[model.Fingerprint]*alert.Alert
+	groups map[string]*group
+	nflog  map[string]*nflogEntry // group id -> last notification
+	sched  schedule
+	wake   chan struct{}
+
+	flushing sync.WaitGroup
+	started  bool
+}
+
+// New returns a router; call ApplyConfig and Run before ingesting.
+func New(opts Options) *Router {
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Router{
+		db:          opts.DB,
+		clock:       opts.Clock,
+		logger:      opts.Logger,
+		sink:        opts.Sink,
+		afterCommit: opts.AfterCommit,
+		metrics:     newMetrics(opts.Registerer),
+		alerts:      map[model.Fingerprint]*alert.Alert{},
+		groups:      map[string]*group{},
+		nflog:       map[string]*nflogEntry{},
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// ApplyConfig swaps in a new routing tree. Alerts are routed again; groups
+// that still exist keep their timers and notification log, groups that no
+// longer exist are dropped, new ones start waiting group_wait.
+func (r *Router) ApplyConfig(ctx context.Context, cfg *amconfig.Config) error {
+	tree := dispatch.NewRoute(cfg.Route, nil)
+	sendRs := map[string]bool{}
+	for _, rc := range cfg.Receivers {
+		sendRs[rc.Name] = sendsResolved(rc)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tree = tree
+	r.sendRs = sendRs
+	if !r.started {
+		return nil
+	}
+	return r.regroupLocked(ctx)
+}
+
+func sendsResolved(rc amconfig.Receiver) bool {
+	for _, c := range rc.WebhookConfigs {
+		if c.SendResolved() {
+			return true
+		}
+	}
+	for _, c := range rc.EmailConfigs {
+		if c.SendResolved() {
+			return true
+		}
+	}
+	for _, c := range rc.SlackConfigs {
+		if c.SendResolved() {
+			return true
+		}
+	}
+	for _, c := range rc.PagerdutyConfigs {
+		if c.SendResolved() {
+			return true
+		}
+	}
+	return false
+}
+
+// Ingest is the one entry point for alerts. The alerts must be valid
+// (alert.Validate); they are merged with what is stored as Alertmanager
+// merges them and are durable when Ingest returns nil.
+func (r *Router) Ingest(ctx context.Context, alerts []*alert.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tree == nil {
+		return errors.New("router has no configuration")
+	}
+	merged := make([]*alert.Alert, 0, len(alerts))
+	seen := make(map[model.Fingerprint]int, len(alerts))
+	for _, a := range alerts {
+		fp := a.Fingerprint()
+		if old, ok := r.alerts[fp]; ok && overlaps(old, a) {
+			a = old.Merge(a)
+		}
+		// A batch may carry one alert twice; the later copy wins as if it
+		// had been posted after the first.
+		if i, ok := seen[fp]; ok {
+			merged[i] = merged[i].Merge(a)
+			continue
+		}
+		seen[fp] = len(merged)
+		merged = append(merged, a)
+	}
+	now := r.clock.Now()
+	var newGroups []*group
+	pending := map[string]*group{}
+	for _, a := range merged {
+		for _, rt := range r.tree.Match(a.Labels) {
+			id, key, labels := groupIdentity(rt, a.Labels)
+			if _, ok := r.groups[id]; ok {
+				continue
+			}
+			if _, ok := pending[id]; ok {
+				continue
+			}
+			g := newGroup(id, key, labels, rt, now)
+			pending[id] = g
+			newGroups = append(newGroups, g)
+		}
+	}
+	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+		if err := storeAlerts(ctx, tx, merged); err != nil {
+			return err
+		}
+		for _, g := range newGroups {
+			if err := g.insert(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store alerts: %w", err)
+	}
+	for _, g := range newGroups {
+		r.groups[g.id] = g
+	}
+	for _, a := range merged {
+		r.alerts[a.Fingerprint()] = a
+		r.placeLocked(a, now)
+		r.metrics.received(a, now)
+	}
+	return nil
+}
+
+// overlaps reports whether two versions of one alert describe the same
+// firing, which is when Alertmanager merges them instead of replacing.
+func overlaps(old, a *alert.Alert) bool {
+	return (a.EndsAt.After(old.StartsAt) && a.EndsAt.Before(old.EndsAt)) ||
+		(a.StartsAt.After(old.StartsAt) && a.StartsAt.Before(old.EndsAt))
+}
+
+// placeLocked puts a into every group its labels route to.
+func (r *Router) placeLocked(a *alert.Alert, now time.Time) {
+	for _, rt := range r.tree.Match(a.Labels) {
+		id, _, _ := groupIdentity(rt, a.Labels)
+		g := r.groups[id]
+		if g == nil {
+			continue
+		}
+		g.alerts[a.Fingerprint()] = a
+		// As Alertmanager does: an alert older than group_wait joining a
+		// group that has not flushed yet is not held back any longer.
+		if !g.flushed && a.StartsAt.Add(g.opts.GroupWait).Before(now) {
+			g.nextFlush = now
+		}
+		r.sched.push(g)
+		r.kick()
+	}
+}
+
+// regroupLocked routes every alert again after a configuration change.
+func (r *Router) regroupLocked(ctx context.Context) error {
+	now := r.clock.Now()
+	old := r.groups
+	r.groups = map[string]*group{}
+	var created []*group
+	for _, a := range r.alerts {
+		for _, rt := range r.tree.Match(a.Labels) {
+			id, key, labels := groupIdentity(rt, a.Labels)
+			g := r.groups[id]
+			if g == nil {
+				if prev := old[id]; prev != nil {
+					g = prev
+					g.route = rt
+					g.opts = rt.RouteOpts
+					g.alerts = map[model.Fingerprint]*alert.Alert{}
+				} else {
+					g = newGroup(id, key, labels, rt, now)
+					created = append(created, g)
+				}
+				r.groups[id] = g
+			}
+			g.alerts[a.Fingerprint()] = a
+		}
+	}
+	var dropped []string
+	for id := range old {
+		if _, ok := r.groups[id]; !ok {
+			dropped = append(dropped, id)
+		}
+	}
+	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+		for _, g := range created {
+			if err := g.insert(ctx, tx); err != nil {
+				return err
+			}
+		}
+		for _, id := range dropped {
+			if err := deleteGroup(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("regroup alerts: %w", err)
+	}
+	r.sched = schedule{}
+	for _, g := range r.groups {
+		r.sched.push(g)
+	}
+	r.kick()
+	return nil
+}
+
+func (r *Router) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,265 @@
+package router
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// maxConcurrentFlushes bounds the flushes in progress, so that a slow
+// database delays flushes instead of piling up goroutines.
+const maxConcurrentFlushes = 16
+
+// retryAfterFailure is when a flush whose transaction failed is tried again.
+const retryAfterFailure = 5 * time.Second
+
+// Load restores alerts, groups and the notification log from the database.
+// Call it once, after ApplyConfig and before Run or Ingest.
+func (r *Router) Load(ctx context.Context) error {
+	alerts, err := loadAlerts(ctx, r.db)
+	if err != nil {
+		return err
+	}
+	rows, err := loadGroups(ctx, r.db)
+	if err != nil {
+		return err
+	}
+	now := r.clock.Now()
+	nflog, err := loadNflog(ctx, r.db, now)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tree == nil {
+		return fmt.Errorf("router has no configuration")
+	}
+	r.alerts = alerts
+	r.groups = map[string]*group{}
+	for _, a := range alerts {
+		for _, rt := range r.tree.Match(a.Labels) {
+			id, key, labels := groupIdentity(rt, a.Labels)
+			g := r.groups[id]
+			if g == nil {
+				g = newGroup(id, key, labels, rt, now)
+				if row, ok := rows[id]; ok {
+					// The group's timers carry on where they were; a
+					// flush that fell due while stopped happens now.
+					g.createdAt, g.nextFlush, g.flushed = row.createdAt, row.nextFlush, row.flushed
+				}
+				g.sent = nflog[id]
+				r.groups[id] = g
+			}
+			g.alerts[a.Fingerprint()] = a
+		}
+	}
+	r.nflog = nflog
+	r.started = true
+	var stale []string
+	for id := range rows {
+		if _, ok := r.groups[id]; !ok {
+			stale = append(stale, id)
+		}
+	}
+	for _, g := range r.groups {
+		r.sched.push(g)
+	}
+	r.metrics.groups.Set(float64(len(r.groups)))
+	r.logger.Info("Restored router state", "alerts", len(alerts), "groups", len(r.groups), "notification_log_entries", len(nflog))
+	if len(stale) == 0 {
+		return nil
+	}
+	return r.db.InTx(ctx, func(tx *storage.Tx) error {
+		for _, id := range stale {
+			if err := deleteGroup(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Run flushes groups as they fall due until ctx ends, then waits for the
+// flushes in progress.
+func (r *Router) Run(ctx context.Context) {
+	sem := make(chan struct{}, maxConcurrentFlushes)
+	defer r.flushing.Wait()
+	for {
+		r.mu.Lock()
+		now := r.clock.Now()
+		var due []*group
+		for g := r.sched.peek(); g != nil && !g.nextFlush.After(now); g = r.sched.peek() {
+			heap.Pop(&r.sched)
+			if !g.inFlight && r.groups[g.id] == g {
+				g.inFlight = true
+				due = append(due, g)
+			}
+		}
+		next := now.Add(time.Hour)
+		if g := r.sched.peek(); g != nil {
+			next = g.nextFlush
+		}
+		r.mu.Unlock()
+
+		for _, g := range due {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			r.flushing.Add(1)
+			go func() {
+				defer func() { <-sem; r.flushing.Done() }()
+				r.flush(ctx, g)
+			}()
+		}
+		if len(due) > 0 {
+			continue
+		}
+		// The wait is taken from the clock again here, not from before the
+		// flushes started, so that the timer fires when the group is due.
+		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.Chan():
+		case <-r.wake:
+			t.Stop()
+		}
+	}
+}
+
+// flush notifies one group if its state calls for it, Alertmanager's
+// dedup stage deciding, and records the notification in the same
+// transaction as the Sink's work.
+func (r *Router) flush(ctx context.Context, g *group) {
+	r.mu.Lock()
+	now := r.clock.Now()
+	originals := make([]*alert.Alert, 0, len(g.alerts))
+	copies := make([]*alert.Alert, 0, len(g.alerts))
+	for _, a := range g.alerts {
+		originals = append(originals, a)
+		c := *a
+		// As Alertmanager does: alerts must not resolve while the
+		// notification waits to be delivered.
+		if !c.ResolvedAt(now) {
+			c.EndsAt = time.Time{}
+		}
+		copies = append(copies, &c)
+	}
+	sortAlerts(copies)
+	firing, resolved := fingerprints(copies, now)
+	reason, need := decide(r.nflog[g.id], firing, resolved, r.sendRs[g.opts.Receiver], now, g.opts.RepeatInterval)
+	receiver, interval := g.opts.Receiver, g.opts.GroupInterval
+	r.mu.Unlock()
+
+	ok, notified := true, false
+	var entry *nflogEntry
+	if need {
+		n := &Notification{
+			GroupID: g.id, GroupKey: g.key, Receiver: receiver, GroupLabels: g.labels,
+			Alerts: copies, Reason: reason, At: now,
+		}
+		entry = &nflogEntry{Firing: firing, Resolved: resolved, SentAt: now, Expires: now.Add(nflogRetention)}
+		err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+			sent, err := r.sink.Flush(ctx, tx, n)
+			if err != nil || !sent {
+				notified = false
+				return err
+			}
+			notified = true
+			if err := saveNflog(ctx, tx, g.id, receiver, entry); err != nil {
+				return err
+			}
+			g.nextFlush, g.flushed = now.Add(interval), true
+			return g.saveTimer(ctx, tx)
+		})
+		if err != nil {
+			ok, notified = false, false
+			r.metrics.flushErrors.Inc()
+			r.logger.Error("Flush failed; will retry", "group", g.key, "receiver", receiver, "err", err)
+		}
+	}
+	if notified {
+		r.metrics.notifications.WithLabelValues(string(reason)).Inc()
+		if r.afterCommit != nil {
+			r.afterCommit()
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g.inFlight = false
+	if notified {
+		r.nflog[g.id] = entry
+		g.sent = entry
+	}
+	if !ok {
+		g.nextFlush = now.Add(retryAfterFailure)
+		if r.groups[g.id] == g {
+			r.sched.push(g)
+			r.kick()
+		}
+		return
+	}
+	g.flushed = true
+	g.nextFlush = now.Add(interval)
+	// Resolved alerts that were part of this flush and did not change since
+	// leave the group, as in Alertmanager.
+	var gone []model.Fingerprint
+	for _, a := range originals {
+		f := a.Fingerprint()
+		if !a.ResolvedAt(now) || g.alerts[f] != a {
+			continue
+		}
+		delete(g.alerts, f)
+		if r.alerts[f] == a && !r.inAnyGroupLocked(f) {
+			delete(r.alerts, f)
+			gone = append(gone, f)
+		}
+	}
+	emptied := len(g.alerts) == 0 && r.groups[g.id] == g
+	if emptied {
+		delete(r.groups, g.id)
+		r.sched.remove(g)
+		r.metrics.groups.Set(float64(len(r.groups)))
+	} else if r.groups[g.id] == g {
+		r.sched.push(g)
+		// Run may be asleep until a later group; wake it to see this one.
+		r.kick()
+	}
+	if len(gone) == 0 && !emptied {
+		return
+	}
+	// The notification log already holds the resolved state, so losing
+	// this clean-up to a crash only leaves rows that the next start
+	// flushes again without notifying.
+	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+		if err := deleteAlerts(ctx, tx, gone); err != nil {
+			return err
+		}
+		if emptied {
+			return deleteGroup(ctx, tx, g.id)
+		}
+		return nil
+	})
+	if err != nil {
+		r.logger.Warn("Clean-up of resolved alerts failed", "group", g.key, "err", err)
+	}
+}
+
+func (r *Router) inAnyGroupLocked(f model.Fingerprint) bool {
+	for _, g := range r.groups {
+		if _, ok := g.alerts[f]; ok {
+			return true
+		}
+	}
+	return false
+}

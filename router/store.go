@@ -1,0 +1,110 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+func marshalLabels(ls model.LabelSet) (string, error) {
+	if ls == nil {
+		ls = model.LabelSet{}
+	}
+	b, err := json.Marshal(ls)
+	return string(b), err
+}
+
+func storeAlerts(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
+	for _, a := range alerts {
+		lbl, err := marshalLabels(a.Labels)
+		if err != nil {
+			return err
+		}
+		ann, err := marshalLabels(a.Annotations)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+				starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url,
+				updated_at = excluded.updated_at, timeout = excluded.timeout`,
+			a.Fingerprint().String(), lbl, ann, storage.Millis(a.StartsAt), storage.Millis(a.EndsAt),
+			a.GeneratorURL, storage.Millis(a.UpdatedAt), a.Timeout)
+		if err != nil {
+			return fmt.Errorf("store alert %s: %w", a.Labels, err)
+		}
+	}
+	return nil
+}
+
+func deleteAlerts(ctx context.Context, tx *storage.Tx, fps []model.Fingerprint) error {
+	for _, f := range fps {
+		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ?`, f.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadAlerts(ctx context.Context, db *storage.DB) (map[model.Fingerprint]*alert.Alert, error) {
+	rows, err := db.Query(ctx, `SELECT labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout FROM alerts`)
+	if err != nil {
+		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	defer rows.Close()
+	out := map[model.Fingerprint]*alert.Alert{}
+	for rows.Next() {
+		var (
+			lbl, ann, gen         string
+			starts, ends, updated int64
+			timeout               bool
+			m                     model.Alert
+		)
+		if err := rows.Scan(&lbl, &ann, &starts, &ends, &gen, &updated, &timeout); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(lbl), &m.Labels); err != nil {
+			return nil, fmt.Errorf("stored alert labels: %w", err)
+		}
+		if err := json.Unmarshal([]byte(ann), &m.Annotations); err != nil {
+			return nil, fmt.Errorf("stored alert annotations: %w", err)
+		}
+		m.StartsAt, m.EndsAt, m.GeneratorURL = storage.Time(starts), storage.Time(ends), gen
+		a := alert.New(m, storage.Time(updated), timeout)
+		out[a.Fingerprint()] = a
+	}
+	return out, rows.Err()
+}
+
+type groupRow struct {
+	createdAt, nextFlush time.Time
+	flushed              bool
+}
+
+func loadGroups(ctx context.Context, db *storage.DB) (map[string]groupRow, error) {
+	rows, err := db.Query(ctx, `SELECT id, created_at, next_flush_at, flushed FROM alert_groups`)
+	if err != nil {
+		return nil, fmt.Errorf("load groups: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]groupRow{}
+	for rows.Next() {
+		var (
+			id            string
+			created, next int64
+			flushed       bool
+		)
+		if err := rows.Scan(&id, &created, &next, &flushed); err != nil {
+			return nil, err
+		}
+		out[id] = groupRow{storage.Time(created), storage.Time(next), flushed}
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the one command that runs Klaxon's whole test suite.
+#
+# It does its own set-up on a fresh Debian 12 machine (installs PostgreSQL
+# from apt if missing), starts a throw-away PostgreSQL on a free loopback
+# port, runs the static checks, builds the klaxon binary once, runs the Go
+# tests, and tears everything down on exit.
+#
+# Usage:
+#   scripts/test.sh                      # full suite: static checks + build + tests
+#   scripts/test.sh -run Foo ./router/   # pass-through: only `go test -count=1 "$@"`
+#
+# Environment:
+#   KLAXON_TEST_POSTGRES_URL  if already set, that database is used and no
+#                             PostgreSQL is started; otherwise it is exported
+#                             for the tests.
+#   KLAXON_BINARY             exported: path of the klaxon binary built here
+#                             (full mode only; in pass-through mode the tests
+#                             build it themselves via internal/testenv unless
+#                             it is already set).
+#   CI                        passed through unchanged (CI=true makes missing
+#                             test services a failure instead of a skip).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO_ROOT=$(pwd)
+
+GO_TEST_TIMEOUT=15m
+STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PGBIN=/usr/lib/postgresql/15/bin
+PG_FIRST_PORT=15432
+
+# ---------------------------------------------------------------------------
+# Services to set up before the tests run. Each name NAME here must have a
+# function setup_NAME below. Later issues extend this list, e.g.
+#   SERVICES=(postgres alertmanager prometheus chromium)
+# ---------------------------------------------------------------------------
+SERVICES=(postgres)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- package installation ---------------------------------------------------
+
+APT_UPDATED=0
+apt_install() {
+	if [[ $(id -u) -ne 0 ]]; then
+		die "need to apt-get install $* but not running as root; install it yourself or run as root"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if [[ $APT_UPDATED -eq 0 ]]; then
+		log "apt-get update"
+		apt-get update -q
+		APT_UPDATED=1
+	fi
+	log "apt-get install $*"
+	apt-get install -y -q --no-install-recommends "$@"
+}
+
+# need_pkg BINARY PACKAGE: install apt PACKAGE unless BINARY exists.
+# BINARY is an absolute path or a command name looked up in PATH.
+need_pkg() {
+	local bin=$1 pkg=$2
+	if [[ $bin == */* ]]; then
+		[[ -x $bin ]] && return 0
+	else
+		command -v "$bin" >/dev/null 2>&1 && return 0
+	fi
+	local start=$SECONDS
+	apt_install "$pkg"
+	log "installed $pkg in $((SECONDS - start))s"
+	if [[ $bin == */* ]]; then
+		[[ -x $bin ]] || die "installed $pkg but $bin is still missing"
+	else
+		command -v "$bin" >/dev/null 2>&1 || die "installed $pkg but $bin is still missing"
+	fi
+}
+
+# --- cleanup -----------------------------------------------------------------
+
+CLEANUP=()   # commands run in reverse order on exit
+teardown() {
+	local i
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP[i]}" || true
+	done
+	CLEANUP=()
+}
+
+# --- services ---------------------------------------------------------------
+
+# port_in_use PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port START: print the first port >= START nobody listens on.
+free_port() {
+	local p=$1
+	while port_in_use "$p"; do
+		p=$((p + 1))
+		((p < 65535)) || die "no free port found"
+	done
+	echo "$p"
+}
+
+setup_postgres() {
+	if [[ -n ${KLAXON_TEST_POSTGRES_URL:-} ]]; then
+		log "PostgreSQL: using KLAXON_TEST_POSTGRES_URL from the environment"
+		export KLAXON_TEST_POSTGRES_URL
+		return 0
+	fi
+
+	if [[ ! -x $PGBIN/initdb ]]; then
+		need_pkg "$PGBIN/initdb" postgresql
+		# The Debian postinst may have created and started the default
+		# cluster on 5432; we don't use it.
+		if command -v pg_ctlcluster >/dev/null 2>&1; then
+			pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+		fi
+	fi
+
+	# initdb refuses to run as root: run the server as the postgres user in
+	# a directory it owns. Keep the path short (unix socket path limit).
+	PG_DIR=$(mktemp -d /tmp/klaxon-pg.XXXXXX)
+	CLEANUP+=('rm -rf "$PG_DIR"')
+	chown postgres: "$PG_DIR"
+
+	local start=$SECONDS
+	# `cd` so runuser does not complain about an unreadable cwd (e.g. /root).
+	(cd "$PG_DIR" && runuser -u postgres -- "$PGBIN/initdb" -D "$PG_DIR/data" \
+		-U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1) ||
+		{ cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+
+	# Pick a free port; retry on the next one if another process grabs it
+	# between the probe and the bind.
+	local port=$PG_FIRST_PORT attempt started=0
+	for attempt in 1 2 3 4 5 6 7 8 9 10; do
+		port=$(free_port "$port")
+		if (cd "$PG_DIR" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG_DIR/data" \
+			-l "$PG_DIR/postgres.log" -w -t 60 \
+			-o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
+			start >/dev/null); then
+			started=1
+			break
+		fi
+		log "PostgreSQL did not start on port $port (attempt $attempt), trying the next port"
+		port=$((port + 1))
+	done
+	if [[ $started -ne 1 ]]; then
+		tail -n 30 "$PG_DIR/postgres.log" >&2 || true
+		die "could not start PostgreSQL"
+	fi
+	CLEANUP+=('(cd "$PG_DIR" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null)')
+
+	"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+		-v ON_ERROR_STOP=1 -c 'CREATE DATABASE klaxon_test' ||
+		die "could not create database klaxon_test"
+
+	export KLAXON_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/klaxon_test?sslmode=disable"
+	log "PostgreSQL ready on 127.0.0.1:$port in $((SECONDS - start))s (data in $PG_DIR)"
+}
+
+# The following are installed-only for now: later issues add them to
+# SERVICES and start them where the tests need a running instance.
+
+setup_alertmanager() {
+	need_pkg /usr/bin/prometheus-alertmanager prometheus-alertmanager
+	export KLAXON_TEST_ALERTMANAGER_BINARY=/usr/bin/prometheus-alertmanager
+	export KLAXON_TEST_AMTOOL_BINARY=/usr/bin/amtool
+}
+
+setup_prometheus() {
+	need_pkg /usr/bin/prometheus prometheus
+	export KLAXON_TEST_PROMETHEUS_BINARY=/usr/bin/prometheus
+}
+
+setup_chromium() {
+	need_pkg /usr/bin/chromium chromium
+	export KLAXON_TEST_CHROMIUM_BINARY=/usr/bin/chromium
+}
+
+# --- steps ------------------------------------------------------------------
+
+RESULTS=()
+FAILED=0
+
+# step NAME CMD...: run CMD, record PASS/FAIL for the summary, keep going.
+step() {
+	local name=$1 start=$SECONDS rc=0
+	shift
+	log "$name"
+	"$@" || rc=$?
+	if [[ $rc -eq 0 ]]; then
+		RESULTS+=("PASS  $name ($((SECONDS - start))s)")
+	else
+		RESULTS+=("FAIL  $name (exit $rc, $((SECONDS - start))s)")
+		FAILED=1
+	fi
+}
+
+skip_step() { RESULTS+=("SKIP  $1"); log "skipped: $1"; }
+
+check_gofmt() {
+	local out
+	out=$(gofmt -l . 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+	if [[ -n $out ]]; then
+		printf 'gofmt: these files are not gofmt-formatted:\n%s\n' "$out" >&2
+		return 1
+	fi
+}
+
+build_binary() {
+	BIN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/klaxon-bin.XXXXXX")
+	CLEANUP+=('rm -rf "$BIN_DIR"')
+	go build -o "$BIN_DIR/klaxon" ./cmd/klaxon || return
+	export KLAXON_BINARY="$BIN_DIR/klaxon"
+	log "KLAXON_BINARY=$KLAXON_BINARY"
+}
+
+summary() {
+	echo
+	echo "==================== scripts/test.sh summary ===================="
+	printf '  %s\n' "${RESULTS[@]}"
+	echo "  total $((SECONDS))s"
+	if [[ $FAILED -eq 0 ]]; then echo "  RESULT: PASS"; else echo "  RESULT: FAIL"; fi
+	echo "================================================================="
+}
+
+main() {
+	trap 'rc=$?; teardown; exit $rc' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	if [[ -v CI ]]; then export CI; fi # passed through unchanged
+
+	local svc
+	for svc in "${SERVICES[@]}"; do
+		"setup_$svc"
+	done
+
+	if [[ $# -gt 0 ]]; then
+		# Pass-through mode: no static checks, just the requested tests.
+		step "go test -count=1 $*" go test -count=1 "$@"
+		summary
+		return "$FAILED"
+	fi
+
+	step "gofmt -l ." check_gofmt
+	step "go vet ./..." go vet ./...
+	step "staticcheck ./..." go run "$STATICCHECK" ./...
+
+	if [[ -n ${KLAXON_BINARY:-} ]]; then
+		skip_step "build ./cmd/klaxon (KLAXON_BINARY already set: $KLAXON_BINARY)"
+		export KLAXON_BINARY
+	elif [[ -d cmd/klaxon ]]; then
+		step "go build ./cmd/klaxon" build_binary
+	else
+		skip_step "build ./cmd/klaxon (no cmd/klaxon yet)"
+	fi
+
+	step "go test -count=1 ./..." go test -count=1 -timeout "$GO_TEST_TIMEOUT" ./...
+
+	local race_pkgs=() d
+	for d in router notifiers storage; do
+		[[ -d $d ]] && race_pkgs+=("./$d/...")
+	done
+	if [[ ${#race_pkgs[@]} -gt 0 ]]; then
+		need_pkg gcc gcc # -race needs cgo
+		step "go test -count=1 -race ${race_pkgs[*]}" \
+			go test -count=1 -race -timeout "$GO_TEST_TIMEOUT" "${race_pkgs[@]}"
+	else
+		skip_step "go test -race (no router/, notifiers/ or storage/ yet)"
+	fi
+
+	summary
+	return "$FAILED"
+}
+
+# Run main unless sourced (sourcing lets you call need_pkg etc. by hand).
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

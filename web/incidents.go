@@ -1,0 +1,115 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/klaxon-dev/klaxon/incidents"
+)
+
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	f := incidents.Filter{Status: incidents.Status(r.URL.Query().Get("status"))}
+	switch f.Status {
+	case "", incidents.Triggered, incidents.Acknowledged, incidents.Resolved:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: unknown incident status %q (want triggered, acknowledged or resolved)", f.Status))
+		return
+	}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a number from 1 to 1000, got %q", l))
+			return
+		}
+		f.Limit = n
+	}
+	list, err := s.opts.Incidents.List(r.Context(), f)
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) incidentID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	raw := chi.URLParam(r, "id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("incident id: want a positive number, got %q", raw))
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.incidentID(w, r)
+	if !ok {
+		return
+	}
+	inc, err := s.opts.Incidents.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}
+
+// actionBody is the optional body of ack and resolve: who acts and how.
+type actionBody struct {
+	By  string `json:"by"`
+	Via string `json:"via"`
+}
+
+func (s *Server) actor(w http.ResponseWriter, r *http.Request) (incidents.Actor, bool) {
+	var b actionBody
+	body := http.MaxBytesReader(w, r.Body, 64<<10)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return incidents.Actor{}, false
+	}
+	if b.Via == "" {
+		b.Via = "api"
+	}
+	switch b.Via {
+	case "api", "cli", "ui":
+	default:
+		// Other channels have their own authenticated hooks.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("via: want api, cli or ui, got %q", b.Via))
+		return incidents.Actor{}, false
+	}
+	return incidents.Actor{Name: b.By, Via: b.Via}, true
+}
+
+func (s *Server) ackIncident(w http.ResponseWriter, r *http.Request) {
+	s.act(w, r, s.opts.Incidents.Ack)
+}
+
+func (s *Server) resolveIncident(w http.ResponseWriter, r *http.Request) {
+	s.act(w, r, s.opts.Incidents.Resolve)
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)) {
+	id, ok := s.incidentID(w, r)
+	if !ok {
+		return
+	}
+	by, ok := s.actor(w, r)
+	if !ok {
+		return
+	}
+	inc, err := do(r.Context(), id, by)
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}

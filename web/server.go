@@ -1,0 +1,171 @@
+// Package web serves Klaxon's HTTP interfaces: the Alertmanager-compatible
+// API v2, Klaxon's own API, inbound hooks and the operational endpoints. It
+// translates HTTP to calls on the domain packages and holds no business
+// rules of its own.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/klaxon-dev/klaxon/incidents"
+)
+
+// DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Ingester is the router's one entry point for alerts.
+type Ingester interface {
+	Ingest(ctx context.Context, alerts []*alert.Alert) error
+}
+
+// Incidents is what the API needs of the incident service.
+type Incidents interface {
+	List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error)
+	Get(ctx context.Context, id int64) (*incidents.Incident, error)
+	Ack(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)
+	Resolve(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)
+}
+
+// Options wire the server to the rest of Klaxon.
+type Options struct {
+	Router    Ingester
+	Incidents Incidents
+	// Reload re-reads the configuration; an error keeps the old one.
+	Reload func() error
+	// Ready reports whether the server accepts traffic.
+	Ready func() bool
+	// ResolveTimeout is the current global resolve_timeout.
+	ResolveTimeout func() time.Duration
+	Gatherer       prometheus.Gatherer
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
+	// RoutePrefix is where every path is served (Alertmanager's
+	// --web.route-prefix); "" or "/" for the root.
+	RoutePrefix  string
+	MaxBodyBytes int64
+	Now          func() time.Time
+}
+
+// Server is Klaxon's HTTP handler.
+type Server struct {
+	opts    Options
+	handler http.Handler
+}
+
+// New builds the handler tree.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() bool { return true }
+	}
+	s := &Server{opts: opts}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/-/healthy", s.healthy)
+	r.Head("/-/healthy", s.healthy)
+	r.Get("/-/ready", s.ready)
+	r.Head("/-/ready", s.ready)
+	r.Post("/-/reload", s.reload)
+	r.Put("/-/reload", s.reload)
+	r.Handle("/metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{Registry: opts.Registerer}))
+
+	r.Post("/api/v2/alerts", s.postAlertsV2)
+	r.Post("/hooks/alertmanager", s.postAlertmanagerWebhook)
+
+	r.Route("/api/v1/incidents", func(r chi.Router) {
+		r.Get("/", s.listIncidents)
+		r.Get("/{id}", s.getIncident)
+		r.Post("/{id}/ack", s.ackIncident)
+		r.Post("/{id}/resolve", s.resolveIncident)
+	})
+
+	prefix := strings.TrimRight(opts.RoutePrefix, "/")
+	if prefix == "" {
+		s.handler = r
+	} else {
+		root := chi.NewRouter()
+		root.Mount(prefix, r)
+		root.Get("/", http.RedirectHandler(prefix+"/", http.StatusFound).ServeHTTP)
+		s.handler = root
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) healthy(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("OK"))
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if !s.opts.Ready() {
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("OK"))
+}
+
+func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Reload == nil {
+		http.Error(w, "reload is not available", http.StatusNotImplemented)
+		return
+	}
+	if err := s.opts.Reload(); err != nil {
+		http.Error(w, "failed to reload config: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// apiError is the JSON body of an error from Klaxon's own API.
+type apiError struct {
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Status: status, Error: msg})
+}
+
+// statusOf maps domain errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, incidents.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, incidents.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
