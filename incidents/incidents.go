@@ -115,6 +115,7 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("incident templates: %w", err)
 	}
+	tmpl.ExternalURL = &url.URL{}
 	if s.extURL != nil {
 		tmpl.ExternalURL = s.extURL
 	}
