@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/featurecontrol"
+	"github.com/prometheus/alertmanager/matcher/compat"
 	"gopkg.in/yaml.v3"
 )
 
@@ -183,4 +186,16 @@ func (c *Config) Receiver(name string) *amconfig.Receiver {
 		}
 	}
 	return nil
+}
+
+// InitMatchers selects Alertmanager's default matcher and label-name
+// parsing (UTF-8 names, with the classic parser as fallback), as the
+// alertmanager binary does at start. Alertmanager keeps this choice in
+// package state that defaults to the classic parser, so every program that
+// parses configuration or validates alerts must call this once, first.
+func InitMatchers(logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	compat.InitFromFlags(logger, featurecontrol.NoopFlags{})
 }

@@ -125,3 +125,21 @@ func TestOriginalIsKept(t *testing.T) {
 		t.Fatalf("title template = %q", cfg.Incidents.TitleTemplate)
 	}
 }
+
+func TestMain(m *testing.M) {
+	InitMatchers(nil)
+	os.Exit(m.Run())
+}
+
+// As in a default Alertmanager, UTF-8 label names are accepted in matchers.
+func TestUTF8Matchers(t *testing.T) {
+	text := "route:\n  receiver: a\n  routes:\n    - receiver: a\n      matchers: ['\"service.name\"=\"api\"']\nreceivers:\n  - name: a\n"
+	cfg, err := LoadFile(write(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Alertmanager.Route.Routes[0].Matchers[0]
+	if m.Name != "service.name" || m.Value != "api" {
+		t.Fatalf("matcher = %v", m)
+	}
+}

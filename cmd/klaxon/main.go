@@ -8,6 +8,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+
+	"github.com/klaxon-dev/klaxon/config"
 )
 
 func main() {
@@ -24,6 +26,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "klaxon: %s\n", err)
 		os.Exit(2)
 	}
+	// Matchers and label names are parsed as a default Alertmanager does,
+	// before any configuration is read or alert validated.
+	config.InitMatchers(nil)
 	var code int
 	switch cmd {
 	case serve.cmd.FullCommand():

@@ -30,10 +30,10 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// WebhookVersion is the only Alertmanager webhook payload version understood
+// webhookVersion is the only Alertmanager webhook payload version understood
 // by DecodeAlertmanagerWebhook. Other senders that borrow the shape (Grafana
 // sends "1") differ in field meaning, so guessing would store wrong alerts.
-const WebhookVersion = "4"
+const webhookVersion = "4"
 
 // maxReportedErrors bounds the error message: a client that sends ten
 // thousand broken alerts needs the first few problems, not a megabyte reply.
@@ -47,6 +47,8 @@ type Error struct {
 	Msg    string
 }
 
+// Error returns Msg alone: it is written for the client, which has no use
+// for a Go-side prefix.
 func (e *Error) Error() string { return e.Msg }
 
 func badRequest(format string, args ...any) *Error {
@@ -172,7 +174,7 @@ func DecodeAlertmanagerWebhook(r io.Reader, now time.Time, resolveTimeout time.D
 		}
 		return nil, diagnoseWebhook(body, err)
 	}
-	if msg.Version != WebhookVersion {
+	if msg.Version != webhookVersion {
 		return nil, versionError(msg.Version)
 	}
 	if msg.Data == nil {
@@ -241,9 +243,9 @@ func fromWebhook(ta template.Alert, now time.Time, resolveTimeout time.Duration)
 
 func versionError(v string) *Error {
 	if v == "" {
-		return badRequest("version: missing, want %q", WebhookVersion)
+		return badRequest("version: missing, want %q", webhookVersion)
 	}
-	return badRequest("version: unsupported webhook payload version %q, want %q", v, WebhookVersion)
+	return badRequest("version: unsupported webhook payload version %q, want %q", v, webhookVersion)
 }
 
 // diagnoseWebhook turns a failed decode of a webhook payload into a message
@@ -260,7 +262,7 @@ func diagnoseWebhook(body []byte, decodeErr error) error {
 		var v string
 		if strings.EqualFold(m.key, "version") {
 			hasVersion = true
-			if json.Unmarshal(m.raw, &v) == nil && v != WebhookVersion {
+			if json.Unmarshal(m.raw, &v) == nil && v != webhookVersion {
 				return versionError(v)
 			}
 		}
@@ -346,7 +348,12 @@ func describeErr(err error, raw []byte) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		got, _, _ := strings.Cut(te.Value, " ")
-		return fmt.Sprintf("expected %s, got %s", expectedKind(te.Type), got)
+		want := expectedKind(te.Type)
+		if got == want {
+			// Right kind, wrong range, such as a negative truncatedAlerts.
+			return fmt.Sprintf("%s out of range for %v", te.Value, te.Type)
+		}
+		return fmt.Sprintf("expected %s, got %s", want, got)
 	}
 	// The only custom unmarshalers in the payload types are timestamps, and
 	// they reject anything but a string.

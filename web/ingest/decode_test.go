@@ -470,6 +470,7 @@ func TestDecodeAlertmanagerWebhookErrors(t *testing.T) {
 		},
 		{name: "missing version", body: `{"alerts":[]}`, status: 400, want: []string{`version: missing, want "4"`}},
 		{name: "version as number", body: `{"version":4,"alerts":[]}`, status: 400, want: []string{"version: expected string, got number"}},
+		{name: "negative truncatedAlerts", body: `{"version":"4","alerts":[],"truncatedAlerts":-1}`, status: 400, want: []string{"truncatedAlerts: number -1 out of range for uint64"}},
 		{name: "array instead of object", body: `[]`, status: 400, want: []string{"expected a JSON object, got array"}},
 		{
 			name:   "truncated",
