@@ -18,7 +18,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		alertsReceived: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_alerts_received_total",
 			Help: "Alerts accepted by the router, by their status when received.",
@@ -36,6 +36,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Aggregation groups currently held.",
 		}),
 	}
+	// Export every series from the start, so that rate() and alerts on
+	// them work before the first alert of each kind.
+	for _, s := range []string{"firing", "resolved"} {
+		m.alertsReceived.WithLabelValues(s)
+	}
+	for _, r := range []Reason{ReasonFirst, ReasonNew, ReasonResolved, ReasonRepeat} {
+		m.notifications.WithLabelValues(string(r))
+	}
+	return m
 }
 
 func (m *metrics) received(a *alert.Alert, now time.Time) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
-	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-dev/klaxon/storage"
 )
@@ -111,6 +110,3 @@ func loadNflog(ctx context.Context, db *storage.DB, now time.Time) (map[string]*
 	}
 	return out, rows.Err()
 }
-
-// fp is shorthand used by tests and logs.
-func fp(a *alert.Alert) model.Fingerprint { return a.Fingerprint() }

@@ -12,7 +12,13 @@ import (
 	"github.com/klaxon-dev/klaxon/config"
 )
 
+// defaultVersion names builds made without release -ldflags.
+const defaultVersion = "0.1.0-dev"
+
 func main() {
+	if version.Version == "" {
+		version.Version = defaultVersion
+	}
 	app := kingpin.New("klaxon", "Alerting and incident routing for Prometheus: rules, routing, notifications, incidents and on-call in one service.")
 	app.Version(version.Print("klaxon"))
 	app.HelpFlag.Short('h')

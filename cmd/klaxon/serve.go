@@ -30,6 +30,7 @@ import (
 	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents"
 	"github.com/klaxon-dev/klaxon/notifiers"
+	"github.com/klaxon-dev/klaxon/notifiers/receiver"
 	"github.com/klaxon-dev/klaxon/router"
 	"github.com/klaxon-dev/klaxon/storage"
 	"github.com/klaxon-dev/klaxon/web"
@@ -105,6 +106,7 @@ func (c *serveCmd) warnIgnoredFlags(logger *slog.Logger) {
 
 func (c *serveCmd) serve(logger *slog.Logger) error {
 	logger.Info("Starting Klaxon", "version", version.Info())
+	notifiers.Version = version.Version
 	c.warnIgnoredFlags(logger)
 	extURL, prefix, err := externalURL(*c.externalURL, *c.routePrefix, *c.listen)
 	if err != nil {
@@ -131,6 +133,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 
 	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{
 		DB: db, Clock: clock, Logger: logger.With("component", "notifiers"), Registerer: reg, ExternalURL: extURL,
+		Build: receiver.Build,
 	})
 	inc := incidents.New(incidents.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,

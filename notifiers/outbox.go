@@ -1,0 +1,236 @@
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// Outcomes of one delivery attempt, as reported in Result.Outcome and in the
+// result label of klaxon_notifications_total.
+const (
+	OutcomeSent    = "sent"    // the integration accepted the message
+	OutcomeRetry   = "retry"   // a retryable error; the row waits for its next attempt
+	OutcomeFailed  = "failed"  // a permanent error; the row is given up
+	OutcomeSkipped = "skipped" // nothing to send (all alerts resolved, send_resolved: false)
+)
+
+// Statuses of an outbox row. pending and sending rows are live; the others
+// are final.
+const (
+	statusPending    = "pending"
+	statusSending    = "sending"
+	statusSent       = "sent"
+	statusSkipped    = "skipped"
+	statusFailed     = "failed"
+	statusSuperseded = "superseded"
+)
+
+// BuildFunc builds the integrations of one receiver from its Alertmanager
+// configuration, in the order Alertmanager would notify them. Integrations
+// import this package for Message, so this package cannot import them; the
+// standard BuildFunc is receiver.Build in package notifiers/receiver.
+type BuildFunc func(rc *amconfig.Receiver, tmpl *template.Template, logger *slog.Logger) ([]Integration, error)
+
+// OutboxOptions are the outbox's collaborators and tuning.
+type OutboxOptions struct {
+	// DB is the store holding the outbox table; required.
+	DB *storage.DB
+	// Clock drives polling, backoff and leases; nil means the real clock.
+	Clock clockwork.Clock
+	// Logger nil discards logs.
+	Logger *slog.Logger
+	// Registerer receives the outbox's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Build turns a receiver's configuration into integrations; required
+	// by ApplyConfig.
+	Build BuildFunc
+	// ExternalURL is Klaxon's own URL as templates see it (.ExternalURL).
+	ExternalURL *url.URL
+	// Workers bounds the sends in flight; default 4.
+	Workers int
+	// Lease is how long a claimed row belongs to its worker. A row whose
+	// lease expired is claimed again, so a crash between sending and
+	// recording repeats a send rather than losing it. Default 1m.
+	Lease time.Duration
+	// SendTimeout bounds one attempt. Default, and at most, half the lease,
+	// so that an attempt is recorded before another replica may take over.
+	SendTimeout time.Duration
+	// OnResult, if set, is called with each attempt's result inside the
+	// transaction that records it; an error rolls the record back, and the
+	// row is attempted again when its lease expires.
+	OnResult func(ctx context.Context, tx *storage.Tx, r Result) error
+}
+
+// Result is the outcome of one delivery attempt of one outbox row.
+type Result struct {
+	OutboxID    int64
+	IncidentID  int64
+	Receiver    string
+	Integration string
+	Index       int
+	// Attempt counts from 1 and includes attempts lost to a crash.
+	Attempt int
+	// Outcome is one of OutcomeSent, OutcomeRetry, OutcomeFailed and
+	// OutcomeSkipped.
+	Outcome string
+	// Err is the attempt's error, its text free of URLs and credentials.
+	Err error
+	At  time.Time
+}
+
+// Outbox stores notifications durably and delivers them with retries. Rows
+// are written in the caller's transaction by Enqueue and sent by Run, on
+// any replica sharing the database.
+type Outbox struct {
+	db          *storage.DB
+	clock       clockwork.Clock
+	logger      *slog.Logger
+	build       BuildFunc
+	externalURL *url.URL
+	workers     int
+	lease       time.Duration
+	sendTimeout time.Duration
+	onResult    func(ctx context.Context, tx *storage.Tx, r Result) error
+	metrics     *metrics
+
+	world atomic.Pointer[world]
+	poke  chan struct{}
+}
+
+// world is the integrations of one applied configuration, replaced whole
+// on reload.
+type world struct {
+	receivers map[string][]Integration
+}
+
+// integration finds the integration a row was written for.
+func (w *world) integration(receiver, name string, idx int) (Integration, bool) {
+	if w == nil {
+		return Integration{}, false
+	}
+	for _, in := range w.receivers[receiver] {
+		if in.Name == name && in.Index == idx {
+			return in, true
+		}
+	}
+	return Integration{}, false
+}
+
+// NewOutbox returns an outbox with no integrations; call ApplyConfig before
+// Enqueue.
+func NewOutbox(opts OutboxOptions) *Outbox {
+	o := &Outbox{
+		db: opts.DB, clock: opts.Clock, logger: opts.Logger, build: opts.Build,
+		externalURL: opts.ExternalURL, workers: opts.Workers, lease: opts.Lease,
+		sendTimeout: opts.SendTimeout, onResult: opts.OnResult,
+		metrics: newMetrics(opts.Registerer),
+		poke:    make(chan struct{}, 1),
+	}
+	if o.clock == nil {
+		o.clock = clockwork.NewRealClock()
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.externalURL == nil {
+		// Alertmanager's template data dereferences it.
+		o.externalURL = &url.URL{}
+	}
+	if o.workers <= 0 {
+		o.workers = 4
+	}
+	if o.lease <= 0 {
+		o.lease = time.Minute
+	}
+	if o.sendTimeout <= 0 || o.sendTimeout > o.lease/2 {
+		o.sendTimeout = o.lease / 2
+	}
+	return o
+}
+
+// ApplyConfig builds every receiver's integrations from cfg and swaps them
+// in at once. If anything fails to build, it returns the error and keeps
+// the previous integrations.
+func (o *Outbox) ApplyConfig(cfg *config.Config) error {
+	if o.build == nil {
+		return errors.New("apply notifier configuration: OutboxOptions.Build is not set")
+	}
+	tmpl, err := template.FromGlobs(cfg.Alertmanager.Templates)
+	if err != nil {
+		return fmt.Errorf("load notification templates: %w", err)
+	}
+	tmpl.ExternalURL = o.externalURL
+	w := &world{receivers: make(map[string][]Integration, len(cfg.Alertmanager.Receivers))}
+	for i := range cfg.Alertmanager.Receivers {
+		rc := &cfg.Alertmanager.Receivers[i]
+		integrations, err := o.build(rc, tmpl, o.logger.With("receiver", rc.Name))
+		if err != nil {
+			return fmt.Errorf("receiver %q: %w", rc.Name, err)
+		}
+		w.receivers[rc.Name] = integrations
+	}
+	o.world.Store(w)
+	return nil
+}
+
+// Enqueue writes m, inside the caller's transaction, as one pending row per
+// integration of m.Receiver; a receiver without integrations gets none.
+// Rows of the same group and integration still waiting to be sent are
+// marked superseded: m carries the group's whole current state. A row being
+// sent is left alone and m is sent after it.
+func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error {
+	w := o.world.Load()
+	if w == nil {
+		return errors.New("enqueue notification: no notifier configuration applied")
+	}
+	integrations, ok := w.receivers[m.Receiver]
+	if !ok {
+		// An error, not a silent drop: the caller retries its flush, by which
+		// time a reload in progress has reached the outbox too.
+		return fmt.Errorf("enqueue notification: unknown receiver %q", m.Receiver)
+	}
+	if len(integrations) == 0 {
+		return nil
+	}
+	body, err := encodePayload(m)
+	if err != nil {
+		return fmt.Errorf("enqueue notification: encode message: %w", err)
+	}
+	now := storage.Millis(o.clock.Now())
+	gid := groupID(m.GroupKey)
+	for _, in := range integrations {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?
+			WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND status = ?`,
+			statusSuperseded, gid, m.Receiver, in.Name, in.Index, statusPending); err != nil {
+			return fmt.Errorf("enqueue notification: supersede older rows: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
+			payload, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			m.IncidentID, gid, m.Receiver, in.Name, in.Index, body, statusPending, now, now); err != nil {
+			return fmt.Errorf("enqueue notification: insert row: %w", err)
+		}
+	}
+	return nil
+}
+
+// Poke wakes the workers, e.g. after a transaction that enqueued rows has
+// committed, so that delivery does not wait for the next poll.
+func (o *Outbox) Poke() {
+	select {
+	case o.poke <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,288 @@
+package notifiers
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+const (
+	pollInterval = time.Second
+	backoffStart = time.Second
+	backoffCap   = 5 * time.Minute
+	// maxRetryAfter bounds how long a Retry-After header can park a
+	// notification; a page an hour late is already a failure.
+	maxRetryAfter = time.Hour
+	// recordTimeout bounds the transaction that records an attempt, which
+	// also runs while shutting down.
+	recordTimeout = 10 * time.Second
+)
+
+// row is a claimed outbox row.
+type row struct {
+	id, incidentID       int64
+	groupID, receiver    string
+	integration, payload string
+	idx, attempts        int
+}
+
+// claimQuery takes due rows: pending ones whose time has come and sending
+// ones whose worker's lease expired. Only the oldest live row of each
+// (group, receiver, integration) qualifies, so a group's notifications
+// reach an integration one at a time and in order. %s is the row-locking
+// clause: PostgreSQL replicas skip each other's rows; SQLite has one writer.
+const claimQuery = `UPDATE outbox SET status = 'sending', locked_until = ?, attempts = attempts + 1
+WHERE id IN (
+	SELECT o.id FROM outbox o
+	WHERE ((o.status = 'pending' AND o.next_attempt_at <= ?) OR (o.status = 'sending' AND o.locked_until < ?))
+	AND NOT EXISTS (
+		SELECT 1 FROM outbox p
+		WHERE p.group_id = o.group_id AND p.receiver = o.receiver
+		AND p.integration = o.integration AND p.idx = o.idx
+		AND p.id < o.id AND p.status IN ('pending', 'sending'))
+	ORDER BY o.id LIMIT ? %s)
+RETURNING id, incident_id, group_id, receiver, integration, idx, payload, attempts`
+
+// Run delivers due rows until ctx is done, then waits for the sends in
+// flight to finish and be recorded. It polls every second and whenever
+// Poke is called.
+func (o *Outbox) Run(ctx context.Context) {
+	ticker := o.clock.NewTicker(pollInterval)
+	defer ticker.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, o.workers)
+	for {
+		o.poll(ctx, slots, &wg)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.Chan():
+		case <-o.poke:
+		}
+	}
+}
+
+// poll claims as many due rows as there are free workers and starts them.
+func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup) {
+	o.updatePending(ctx)
+	free := cap(slots) - len(slots)
+	if free == 0 {
+		return
+	}
+	rows, err := o.claim(ctx, free)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.logger.Error("Claiming outbox rows failed", "err", err)
+		}
+		return
+	}
+	for _, r := range rows {
+		slots <- struct{}{} // never blocks: only this goroutine takes slots
+		wg.Go(func() {
+			// A send under way is finished and recorded even when shutting
+			// down; cancelling it could leave a delivered page unrecorded.
+			o.deliver(context.WithoutCancel(ctx), r)
+			<-slots
+			o.Poke() // the group's next row may now be claimed
+		})
+	}
+}
+
+func (o *Outbox) updatePending(ctx context.Context) {
+	var n int64
+	err := o.db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE status IN (?, ?)`,
+		statusPending, statusSending).Scan(&n)
+	if err == nil {
+		o.metrics.pending.Set(float64(n))
+	}
+}
+
+func (o *Outbox) claim(ctx context.Context, limit int) ([]row, error) {
+	lock := ""
+	if o.db.Dialect() == storage.Postgres {
+		lock = "FOR UPDATE SKIP LOCKED"
+	}
+	now := o.clock.Now()
+	rs, err := o.db.Query(ctx, fmt.Sprintf(claimQuery, lock),
+		storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var rows []row
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.id, &r.incidentID, &r.groupID, &r.receiver, &r.integration,
+			&r.idx, &r.payload, &r.attempts); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING has no order; oldest first keeps sends roughly in order.
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	return rows, nil
+}
+
+// deliver makes one attempt at r and records its outcome.
+func (o *Outbox) deliver(ctx context.Context, r row) {
+	outcome, m, err := o.attempt(ctx, r)
+	res := Result{
+		OutboxID: r.id, IncidentID: r.incidentID, Receiver: r.receiver,
+		Integration: r.integration, Index: r.idx, Attempt: r.attempts,
+		Outcome: outcome, Err: redact(err), At: o.clock.Now(),
+	}
+	o.record(ctx, r, res, retryAfter(err))
+	o.observe(res, m)
+}
+
+// attempt sends r through its integration. m is nil if the payload could
+// not be read.
+func (o *Outbox) attempt(ctx context.Context, r row) (outcome string, m *Message, err error) {
+	m, err = decodePayload(r)
+	if err != nil {
+		return OutcomeFailed, nil, fmt.Errorf("decode outbox payload: %w", err)
+	}
+	in, ok := o.world.Load().integration(r.receiver, r.integration, r.idx)
+	if !ok {
+		return OutcomeFailed, m, fmt.Errorf("receiver %q has no %s integration #%d in the current configuration (removed by a reload?)",
+			r.receiver, r.integration, r.idx)
+	}
+	if !in.SendResolved {
+		m = withoutResolved(m)
+		if len(m.Alerts) == 0 {
+			return OutcomeSkipped, m, nil
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, o.sendTimeout)
+	defer cancel()
+	retry, err := in.Notifier.Notify(sctx, m)
+	switch {
+	case err == nil:
+		return OutcomeSent, m, nil
+	case retry:
+		return OutcomeRetry, m, err
+	default:
+		return OutcomeFailed, m, err
+	}
+}
+
+// record writes res to r's row, and calls the OnResult hook, in one
+// transaction. If r's lease was lost meanwhile (another worker reclaimed
+// the row), the other worker's attempt is the one recorded.
+func (o *Outbox) record(ctx context.Context, r row, res Result, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	owned := false
+	err := o.db.InTx(ctx, func(tx *storage.Tx) error {
+		var err error
+		if owned, err = o.update(ctx, tx, r, res, wait); err != nil || !owned {
+			return err
+		}
+		if o.onResult != nil {
+			return o.onResult(ctx, tx, res)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		o.logger.Error("Recording notification outcome failed; the row is retried when its lease expires",
+			"outbox_id", r.id, "receiver", r.receiver, "integration", r.integration, "outcome", res.Outcome,
+			"err", RedactError(err))
+	case !owned:
+		o.logger.Warn("Outbox row was reclaimed by another worker before its outcome was recorded",
+			"outbox_id", r.id, "receiver", r.receiver, "integration", r.integration, "attempt", r.attempts)
+	}
+}
+
+// update moves r's row to the state that follows res. It reports false,
+// changing nothing, if the row is no longer this attempt's.
+func (o *Outbox) update(ctx context.Context, tx *storage.Tx, r row, res Result, wait time.Duration) (bool, error) {
+	at := storage.Millis(res.At)
+	errText := RedactError(res.Err)
+	var (
+		set  string
+		args []any
+	)
+	switch res.Outcome {
+	case OutcomeSent:
+		set, args = "status = ?, sent_at = ?, last_error = ''", []any{statusSent, at}
+	case OutcomeSkipped:
+		set, args = "status = ?, last_error = ''", []any{statusSkipped}
+	case OutcomeRetry:
+		status, err := o.retryStatus(ctx, tx, r)
+		if err != nil {
+			return false, err
+		}
+		next := res.At.Add(max(backoff(r.attempts), min(wait, maxRetryAfter)))
+		set, args = "status = ?, next_attempt_at = ?, last_error = ?", []any{status, storage.Millis(next), errText}
+	default:
+		set, args = "status = ?, last_error = ?", []any{statusFailed, errText}
+	}
+	args = append(args, r.id, statusSending, r.attempts)
+	result, err := tx.Exec(ctx, `UPDATE outbox SET `+set+`, locked_until = 0
+		WHERE id = ? AND status = ? AND attempts = ?`, args...)
+	if err != nil {
+		return false, fmt.Errorf("record outcome of outbox row %d: %w", r.id, err)
+	}
+	n, err := result.RowsAffected()
+	return n == 1, err
+}
+
+// retryStatus is pending, unless a newer notification for the same group
+// and integration arrived while r was being sent: that one carries the
+// group's current state, so r is superseded rather than retried.
+func (o *Outbox) retryStatus(ctx context.Context, tx *storage.Tx, r row) (string, error) {
+	var newer int
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM outbox
+		WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND id > ? AND status = ?`,
+		r.groupID, r.receiver, r.integration, r.idx, r.id, statusPending).Scan(&newer)
+	if err != nil {
+		return "", fmt.Errorf("look for newer outbox rows: %w", err)
+	}
+	if newer > 0 {
+		return statusSuperseded, nil
+	}
+	return statusPending, nil
+}
+
+// backoff is the wait after the n-th failed attempt: exponential from 1s,
+// capped at 5m, with "equal jitter" so that replicas and groups retrying
+// one endpoint spread out.
+func backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt >= 1 && attempt < 20 {
+		d = min(backoffStart<<(attempt-1), backoffCap)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// observe counts and logs an attempt, after it was recorded. Logs name the
+// receiver and integration, never the integration's URL.
+func (o *Outbox) observe(res Result, m *Message) {
+	o.metrics.notifications.WithLabelValues(res.Integration, res.Receiver, res.Outcome).Inc()
+	log := o.logger.With("outbox_id", res.OutboxID, "receiver", res.Receiver,
+		"integration", res.Integration, "index", res.Index, "attempt", res.Attempt)
+	switch res.Outcome {
+	case OutcomeSent:
+		if m != nil && !m.At.IsZero() {
+			o.metrics.latency.WithLabelValues(res.Integration).Observe(res.At.Sub(m.At).Seconds())
+		}
+		log.Debug("Notification sent")
+	case OutcomeSkipped:
+		log.Debug("Notification skipped: only resolved alerts and send_resolved is false")
+	case OutcomeRetry:
+		log.Warn("Notification failed; will retry", "err", res.Err)
+	default:
+		log.Error("Notification failed permanently", "err", res.Err)
+	}
+}
