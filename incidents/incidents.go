@@ -137,8 +137,10 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 	firing := n.Firing()
 	if inc == nil {
 		if !firing || n.Reason == router.ReasonRepeat {
-			// Resolutions and repeats of a group whose incident was closed
-			// by hand still reach receivers but do not open a new incident.
+			// The group's incident was resolved by hand. Someone decided it
+			// needs no more pages: repeats stay quiet, the final
+			// resolution still reaches receivers, and only a new alert
+			// joining the group opens a new incident.
 			if n.Reason == router.ReasonRepeat {
 				return false, nil
 			}
