@@ -1,6 +1,6 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test build run lint
+.PHONY: test build run lint bench
 
 test:
 	scripts/test.sh
@@ -15,3 +15,7 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go run $(STATICCHECK) ./...
+
+# Klaxon against Alertmanager on this machine; records the results in BENCHMARKS.md.
+bench:
+	go run ./bench/cmd/klaxon-bench $(BENCHFLAGS)

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/alertmanager/featurecontrol"
 	"github.com/prometheus/alertmanager/matcher/compat"
 	"gopkg.in/yaml.v3"
+
+	"github.com/klaxon-dev/klaxon/incidents/oncall"
 )
 
 // Config is a validated configuration. It is replaced as a whole on reload
@@ -27,6 +29,13 @@ type Config struct {
 	Alertmanager *amconfig.Config
 	// Incidents holds Klaxon's incident settings.
 	Incidents Incidents
+	// Rules configures the rule evaluator.
+	Rules Rules
+	// Prometheus is the Prometheus that rules are evaluated against.
+	Prometheus Prometheus
+	// OnCall holds the users, schedules and escalation policies of the
+	// file (keys users, schedules, escalation_policies).
+	OnCall oncall.Config
 	// File is the path the configuration was read from.
 	File string
 	// Original is the file's text as read.
@@ -51,9 +60,16 @@ var DefaultIncidents = Incidents{
 // rejects unknown ones.
 type klaxonKeys struct {
 	Incidents *Incidents `yaml:"incidents"`
+	// rules and prometheus (config/rules.go).
+	Rules      *Rules      `yaml:"rules"`
+	Prometheus *Prometheus `yaml:"prometheus"`
+
+	// users, schedules and escalation_policies (config/oncall.go).
+	onCallKeys `yaml:",inline"`
 }
 
-var ownKeys = map[string]bool{"incidents": true}
+var ownKeys = map[string]bool{"incidents": true, "users": true, "schedules": true, "escalation_policies": true,
+	"rules": true, "prometheus": true}
 
 // LoadFile reads and validates the configuration at path.
 func LoadFile(path string) (*Config, error) {
@@ -93,6 +109,12 @@ func Load(content []byte, dir string) (*Config, error) {
 		if own.Incidents.TitleTemplate != "" {
 			cfg.Incidents.TitleTemplate = own.Incidents.TitleTemplate
 		}
+	}
+	if err := loadOnCall(cfg, &own.onCallKeys, ownText); err != nil {
+		return nil, err
+	}
+	if err := cfg.applyRules(own, dir); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

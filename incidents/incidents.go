@@ -163,7 +163,7 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 		}
 		s.resolvd.WithLabelValues(system.Via).Inc()
 	}
-	if err := s.outbox.Enqueue(ctx, tx, s.message(inc.ID, n)); err != nil {
+	if err := s.outbox.Enqueue(ctx, tx, withAck(s.message(inc.ID, n), inc)); err != nil {
 		return false, err
 	}
 	msg := fmt.Sprintf("notification to %s queued (%s)", n.Receiver, n.Reason)
@@ -209,7 +209,7 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 // CLI, UI, Slack, PagerDuty, email link) calls; an acknowledged incident is
 // not re-notified on repeat_interval.
 func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error) {
-	return s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
+	inc, err := s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
 		switch inc.Status {
 		case Resolved:
 			return fmt.Errorf("%w: incident %d is resolved", ErrConflict, id)
@@ -220,13 +220,21 @@ func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error
 			return err
 		}
 		s.acked.WithLabelValues(by.Via).Inc()
-		return addEvent(ctx, tx, id, now, "acknowledged", by, "")
+		if err := addEvent(ctx, tx, id, now, "acknowledged", by, ""); err != nil {
+			return err
+		}
+		// Name an unnamed actor in the update as transition does.
+		return s.notifyAck(ctx, tx, inc, now, actorOrAnonymous(by))
 	})
+	if err == nil {
+		s.poke()
+	}
+	return inc, err
 }
 
 // Resolve closes an incident by hand.
 func (s *Service) Resolve(ctx context.Context, id int64, by Actor) (*Incident, error) {
-	return s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
+	inc, err := s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
 		if inc.Status == Resolved {
 			return nil
 		}
@@ -234,8 +242,12 @@ func (s *Service) Resolve(ctx context.Context, id int64, by Actor) (*Incident, e
 			return err
 		}
 		s.resolvd.WithLabelValues(by.Via).Inc()
-		return nil
+		return s.notifyResolve(ctx, tx, inc, now, actorOrAnonymous(by))
 	})
+	if err == nil {
+		s.poke()
+	}
+	return inc, err
 }
 
 func (s *Service) transition(ctx context.Context, id int64, by Actor, fn func(*storage.Tx, *Incident, time.Time) error) (*Incident, error) {

@@ -155,8 +155,9 @@ func TestLifecycle(t *testing.T) {
 				}
 			}
 		}
-		if len(f.q.msgs) != 3 {
-			t.Fatalf("%d messages queued, want 3", len(f.q.msgs))
+		// first, acknowledged (for Slack and PagerDuty), new, resolved.
+		if len(f.q.msgs) != 4 || f.q.msgs[1].Reason != notifiers.ReasonAcknowledged {
+			t.Fatalf("%d messages queued, want 4 with the acknowledgement second", len(f.q.msgs))
 		}
 	})
 }

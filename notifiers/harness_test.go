@@ -22,10 +22,10 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/internal/fakes/webhooktest"
 	"github.com/klaxon-dev/klaxon/internal/testenv"
 	"github.com/klaxon-dev/klaxon/notifiers"
 	"github.com/klaxon-dev/klaxon/notifiers/receiver"
-	"github.com/klaxon-dev/klaxon/notifiers/webhook/webhooktest"
 	"github.com/klaxon-dev/klaxon/storage"
 )
 

@@ -22,9 +22,42 @@ type Message struct {
 	GroupLabels model.LabelSet
 	// Alerts are as of At; firing alerts have a zero EndsAt.
 	Alerts []*alert.Alert
-	// Reason is why the group was notified (first, new, resolved, repeat).
+	// Reason is why the group was notified (first, new, resolved, repeat,
+	// or ReasonAcknowledged).
 	Reason string
 	At     time.Time
+	// Ack is the incident's acknowledgement as of At, nil if there is none.
+	Ack *Ack
+	// Closed says who resolved the incident by hand, nil if no one did.
+	Closed *Ack
+	// Thread remembers what the integration posted for this incident, so
+	// that a later state edits the same message. The outbox sets it for
+	// each attempt; it is nil outside the outbox.
+	Thread Thread
+}
+
+// ReasonAcknowledged is the Reason of the notification an acknowledgement
+// sends. Only integrations with Integration.Acks get it: a Slack message is
+// edited and PagerDuty acknowledges, while a mail or a webhook would only
+// repeat what the receiver already knows.
+const ReasonAcknowledged = "acknowledged"
+
+// ReasonResolvedByHand is the Reason of the notification sent when someone
+// resolves an incident whose alerts may still fire; like an
+// acknowledgement, only integrations with Integration.Acks get it.
+const ReasonResolvedByHand = "resolved_by_hand"
+
+// isUpdate reports whether reason is a change of the incident only, which
+// integrations without Integration.Acks are not told about.
+func isUpdate(reason string) bool {
+	return reason == ReasonAcknowledged || reason == ReasonResolvedByHand
+}
+
+// Ack says who acknowledged an incident, through which channel and when.
+type Ack struct {
+	By  string    `json:"by"`
+	Via string    `json:"via"`
+	At  time.Time `json:"at"`
 }
 
 // Notifier sends a message through one integration. It reports whether a
@@ -40,5 +73,8 @@ type Integration struct {
 	Name         string // "webhook", "email", "slack", "pagerduty"
 	Index        int
 	SendResolved bool
-	Notifier     Notifier
+	// Acks says whether the integration is told about acknowledgements
+	// and resolutions by hand (ReasonAcknowledged, ReasonResolvedByHand).
+	Acks     bool
+	Notifier Notifier
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,10 @@ const (
 	statusSuperseded = "superseded"
 )
 
+// ErrUnknownReceiver is returned by Enqueue for a receiver the applied
+// configuration does not have.
+var ErrUnknownReceiver = errors.New("unknown receiver")
+
 // BuildFunc builds the integrations of one receiver from its Alertmanager
 // configuration, in the order Alertmanager would notify them. Integrations
 // import this package for Message, so this package cannot import them; the
@@ -61,6 +66,10 @@ type OutboxOptions struct {
 	ExternalURL *url.URL
 	// Workers bounds the sends in flight; default 4.
 	Workers int
+	// MaxPerReceiver bounds the sends in flight to one receiver, so that a
+	// slow or rate-limited receiver cannot hold every worker. Default half
+	// the workers, at least 1.
+	MaxPerReceiver int
 	// Lease is how long a claimed row belongs to its worker. A row whose
 	// lease expired is claimed again, so a crash between sending and
 	// recording repeats a send rather than losing it. Default 1m.
@@ -101,6 +110,7 @@ type Outbox struct {
 	build       BuildFunc
 	externalURL *url.URL
 	workers     int
+	perReceiver int
 	lease       time.Duration
 	sendTimeout time.Duration
 	onResult    func(ctx context.Context, tx *storage.Tx, r Result) error
@@ -108,6 +118,9 @@ type Outbox struct {
 
 	world atomic.Pointer[world]
 	poke  chan struct{}
+
+	busyMu sync.Mutex
+	busy   map[string]int // receiver -> sends in flight on this replica
 }
 
 // world is the integrations of one applied configuration, replaced whole
@@ -134,10 +147,11 @@ func (w *world) integration(receiver, name string, idx int) (Integration, bool) 
 func NewOutbox(opts OutboxOptions) *Outbox {
 	o := &Outbox{
 		db: opts.DB, clock: opts.Clock, logger: opts.Logger, build: opts.Build,
-		externalURL: opts.ExternalURL, workers: opts.Workers, lease: opts.Lease,
+		externalURL: opts.ExternalURL, workers: opts.Workers, perReceiver: opts.MaxPerReceiver, lease: opts.Lease,
 		sendTimeout: opts.SendTimeout, onResult: opts.OnResult,
 		metrics: newMetrics(opts.Registerer),
 		poke:    make(chan struct{}, 1),
+		busy:    map[string]int{},
 	}
 	if o.clock == nil {
 		o.clock = clockwork.NewRealClock()
@@ -151,6 +165,9 @@ func NewOutbox(opts OutboxOptions) *Outbox {
 	}
 	if o.workers <= 0 {
 		o.workers = 4
+	}
+	if o.perReceiver <= 0 {
+		o.perReceiver = max(1, o.workers/2)
 	}
 	if o.lease <= 0 {
 		o.lease = time.Minute
@@ -200,7 +217,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 	if !ok {
 		// An error, not a silent drop: the caller retries its flush, by which
 		// time a reload in progress has reached the outbox too.
-		return fmt.Errorf("enqueue notification: unknown receiver %q", m.Receiver)
+		return fmt.Errorf("enqueue notification: %w %q", ErrUnknownReceiver, m.Receiver)
 	}
 	if len(integrations) == 0 {
 		return nil
@@ -212,6 +229,9 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 	now := storage.Millis(o.clock.Now())
 	gid := groupID(m.GroupKey)
 	for _, in := range integrations {
+		if isUpdate(m.Reason) && !in.Acks {
+			continue
+		}
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?
 			WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND status = ?`,
 			statusSuperseded, gid, m.Receiver, in.Name, in.Index, statusPending); err != nil {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/internal/fakes/webhooktest"
 	"github.com/klaxon-dev/klaxon/internal/testenv"
 	"github.com/klaxon-dev/klaxon/notifiers"
-	"github.com/klaxon-dev/klaxon/notifiers/webhook/webhooktest"
 	"github.com/klaxon-dev/klaxon/storage"
 )
 
@@ -34,6 +34,7 @@ var contract = []struct {
 	{"DeliversGroupInOrder", testDeliversGroupInOrder},
 	{"FailsRemovedIntegration", testFailsRemovedIntegration},
 	{"ReplicasSendOnce", testReplicasSendOnce},
+	{"SlowReceiverDoesNotBlockOthers", testSlowReceiverDoesNotBlockOthers},
 }
 
 func runContract(t *testing.T, open func(t *testing.T) *storage.DB) {
@@ -345,4 +346,29 @@ func TestApplyConfigKeepsOldIntegrationsOnError(t *testing.T) {
 	h.start()
 	h.enqueue(h.message("team", "g", "1"))
 	h.waitRow("team", 0, "sent")
+}
+
+// A receiver whose sends hang holds at most its share of the workers
+// (half of them here); the other receivers' notifications pass it.
+func testSlowReceiverDoesNotBlockOthers(t *testing.T, h *harness) {
+	hold := make(chan struct{})
+	defer close(hold)
+	for range 4 {
+		h.servers["team"].Script(webhooktest.Response{Hold: hold})
+	}
+	h.start()
+	for i := range 4 {
+		h.enqueue(h.message("team", fmt.Sprint("g", i), fmt.Sprint(i)))
+	}
+	h.waitFor("team's share of the workers to hang", func() bool { return len(h.servers["team"].Requests()) == 2 })
+	h.enqueue(h.message("quiet", "q", "q"))
+	h.waitRow("quiet", 0, "sent")
+	if n := h.servers["team"].MaxInFlight(); n != 2 {
+		t.Errorf("%d sends to the slow receiver in flight at once, want its share of 2", n)
+	}
+	for _, r := range h.rows("team") {
+		if r.Status == "pending" && r.Attempts != 0 {
+			t.Errorf("row %+v waiting for a worker counts an attempt", r)
+		}
+	}
 }

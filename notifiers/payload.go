@@ -19,6 +19,8 @@ type payload struct {
 	Reason      string         `json:"reason"`
 	At          time.Time      `json:"at"`
 	Alerts      []payloadAlert `json:"alerts"`
+	Ack         *Ack           `json:"ack,omitempty"`
+	Closed      *Ack           `json:"closed,omitempty"`
 }
 
 type payloadAlert struct {
@@ -32,7 +34,7 @@ type payloadAlert struct {
 }
 
 func encodePayload(m *Message) (string, error) {
-	p := payload{GroupKey: m.GroupKey, GroupLabels: m.GroupLabels, Reason: m.Reason, At: m.At}
+	p := payload{GroupKey: m.GroupKey, GroupLabels: m.GroupLabels, Reason: m.Reason, At: m.At, Ack: m.Ack, Closed: m.Closed}
 	p.Alerts = make([]payloadAlert, 0, len(m.Alerts))
 	for _, a := range m.Alerts {
 		p.Alerts = append(p.Alerts, payloadAlert{
@@ -52,7 +54,7 @@ func decodePayload(r row) (*Message, error) {
 	}
 	m := &Message{
 		IncidentID: r.incidentID, Receiver: r.receiver,
-		GroupKey: p.GroupKey, GroupLabels: p.GroupLabels, Reason: p.Reason, At: p.At,
+		GroupKey: p.GroupKey, GroupLabels: p.GroupLabels, Reason: p.Reason, At: p.At, Ack: p.Ack, Closed: p.Closed,
 		Alerts: make([]*alert.Alert, 0, len(p.Alerts)),
 	}
 	for _, a := range p.Alerts {

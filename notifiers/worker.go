@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +36,10 @@ type row struct {
 // claimQuery takes due rows: pending ones whose time has come and sending
 // ones whose worker's lease expired. Only the oldest live row of each
 // (group, receiver, integration) qualifies, so a group's notifications
-// reach an integration one at a time and in order. %s is the row-locking
-// clause: PostgreSQL replicas skip each other's rows; SQLite has one writer.
+// reach an integration one at a time and in order. The first %s leaves out
+// receivers that already use their share of this replica's workers; the
+// second is the row-locking clause: PostgreSQL replicas skip each other's
+// rows; SQLite has one writer.
 const claimQuery = `UPDATE outbox SET status = 'sending', locked_until = ?, attempts = attempts + 1
 WHERE id IN (
 	SELECT o.id FROM outbox o
@@ -46,6 +49,7 @@ WHERE id IN (
 		WHERE p.group_id = o.group_id AND p.receiver = o.receiver
 		AND p.integration = o.integration AND p.idx = o.idx
 		AND p.id < o.id AND p.status IN ('pending', 'sending'))
+	%s
 	ORDER BY o.id LIMIT ? %s)
 RETURNING id, incident_id, group_id, receiver, integration, idx, payload, attempts`
 
@@ -76,7 +80,7 @@ func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGro
 	if free == 0 {
 		return
 	}
-	rows, err := o.claim(ctx, free)
+	rows, err := o.claim(ctx, free, o.fullReceivers())
 	if err != nil {
 		if ctx.Err() == nil {
 			o.logger.Error("Claiming outbox rows failed", "err", err)
@@ -84,14 +88,67 @@ func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGro
 		return
 	}
 	for _, r := range rows {
+		if !o.takeReceiverSlot(r.receiver) {
+			o.release(ctx, r)
+			// Fill the slot now with another receiver's row; the next
+			// claim leaves this receiver out.
+			o.Poke()
+			continue
+		}
 		slots <- struct{}{} // never blocks: only this goroutine takes slots
 		wg.Go(func() {
 			// A send under way is finished and recorded even when shutting
 			// down; cancelling it could leave a delivered page unrecorded.
 			o.deliver(context.WithoutCancel(ctx), r)
+			o.giveReceiverSlot(r.receiver)
 			<-slots
 			o.Poke() // the group's next row may now be claimed
 		})
+	}
+}
+
+// fullReceivers are the receivers whose sends in flight on this replica
+// reached MaxPerReceiver: a slow or rate-limited receiver keeps at most its
+// share of the workers, and the others' notifications pass it.
+func (o *Outbox) fullReceivers() []string {
+	o.busyMu.Lock()
+	defer o.busyMu.Unlock()
+	var out []string
+	for rcv, n := range o.busy {
+		if n >= o.perReceiver {
+			out = append(out, rcv)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (o *Outbox) takeReceiverSlot(receiver string) bool {
+	o.busyMu.Lock()
+	defer o.busyMu.Unlock()
+	if o.busy[receiver] >= o.perReceiver {
+		return false
+	}
+	o.busy[receiver]++
+	return true
+}
+
+func (o *Outbox) giveReceiverSlot(receiver string) {
+	o.busyMu.Lock()
+	defer o.busyMu.Unlock()
+	if o.busy[receiver]--; o.busy[receiver] <= 0 {
+		delete(o.busy, receiver)
+	}
+}
+
+// release hands back a row claimed beyond its receiver's share, as if it
+// had not been claimed; the next poll skips the receiver until a slot frees.
+func (o *Outbox) release(ctx context.Context, r row) {
+	_, err := o.db.Exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts - 1, locked_until = 0
+		WHERE id = ? AND status = ? AND attempts = ?`, statusPending, r.id, statusSending, r.attempts)
+	if err != nil && ctx.Err() == nil {
+		// The lease expires and the row is claimed again: late, not lost.
+		o.logger.Warn("Releasing an outbox row failed", "outbox_id", r.id, "err", err)
 	}
 }
 
@@ -104,14 +161,22 @@ func (o *Outbox) updatePending(ctx context.Context) {
 	}
 }
 
-func (o *Outbox) claim(ctx context.Context, limit int) ([]row, error) {
+func (o *Outbox) claim(ctx context.Context, limit int, skip []string) ([]row, error) {
 	lock := ""
 	if o.db.Dialect() == storage.Postgres {
 		lock = "FOR UPDATE SKIP LOCKED"
 	}
 	now := o.clock.Now()
-	rs, err := o.db.Query(ctx, fmt.Sprintf(claimQuery, lock),
-		storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now), limit)
+	args := []any{storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now)}
+	exclude := ""
+	if len(skip) > 0 {
+		exclude = "AND o.receiver NOT IN (?" + strings.Repeat(", ?", len(skip)-1) + ")"
+		for _, rcv := range skip {
+			args = append(args, rcv)
+		}
+	}
+	args = append(args, limit)
+	rs, err := o.db.Query(ctx, fmt.Sprintf(claimQuery, exclude, lock), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +228,7 @@ func (o *Outbox) attempt(ctx context.Context, r row) (outcome string, m *Message
 			return OutcomeSkipped, m, nil
 		}
 	}
+	m.Thread = o.threadFor(r)
 	sctx, cancel := context.WithTimeout(ctx, o.sendTimeout)
 	defer cancel()
 	retry, err := in.Notifier.Notify(sctx, m)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/alertmanager/alert"
 	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/alertmanager/dispatch"
+	"github.com/prometheus/alertmanager/timeinterval"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
@@ -96,8 +97,14 @@ type Router struct {
 	alerts map[model.Fingerprint]*alert.Alert
 	groups map[string]*group
 	nflog  map[string]*nflogEntry // group id -> last notification
-	sched  schedule
-	wake   chan struct{}
+	// silences by id, expired ones included until their retention ends.
+	silences   map[string]*Silence
+	silenceIdx *silenceIndex
+	silVer     silenceVersion // of the table, when last read
+	inhibit    *inhibitor
+	intervals  *timeinterval.Intervener
+	sched      schedule
+	wake       chan struct{}
 
 	flushing sync.WaitGroup
 	started  bool
@@ -121,6 +128,10 @@ func New(opts Options) *Router {
 		alerts:      map[model.Fingerprint]*alert.Alert{},
 		groups:      map[string]*group{},
 		nflog:       map[string]*nflogEntry{},
+		silences:    map[string]*Silence{},
+		silenceIdx:  newSilenceIndex(),
+		inhibit:     newInhibitor(nil),
+		intervals:   timeinterval.NewIntervener(nil),
 		wake:        make(chan struct{}, 1),
 	}
 }
@@ -138,6 +149,11 @@ func (r *Router) ApplyConfig(ctx context.Context, cfg *amconfig.Config) error {
 	defer r.mu.Unlock()
 	r.tree = tree
 	r.sendRs = sendRs
+	r.intervals = newIntervener(cfg)
+	r.inhibit = newInhibitor(cfg.InhibitRules)
+	for _, a := range r.alerts {
+		r.inhibit.set(a)
+	}
 	if !r.started {
 		return nil
 	}
@@ -232,6 +248,7 @@ func (r *Router) Ingest(ctx context.Context, alerts []*alert.Alert) error {
 	}
 	for _, a := range merged {
 		r.alerts[a.Fingerprint()] = a
+		r.inhibit.set(a)
 		r.placeLocked(a, now)
 		r.metrics.received(a, now)
 	}
@@ -269,17 +286,25 @@ func (r *Router) regroupLocked(ctx context.Context) error {
 	now := r.clock.Now()
 	old := r.groups
 	r.groups = map[string]*group{}
-	var created []*group
+	var created, kept []*group
 	for _, a := range r.alerts {
 		for _, rt := range r.tree.Match(a.Labels) {
 			id, key, labels := groupIdentity(rt, a.Labels)
 			g := r.groups[id]
 			if g == nil {
 				if prev := old[id]; prev != nil {
+					// As Alertmanager does on reload, the group's timer
+					// starts again (group_wait, or at once for alerts
+					// older than that); its notification log stays, so
+					// the early flush notifies nothing already sent.
 					g = prev
 					g.route = rt
 					g.opts = rt.RouteOpts
 					g.alerts = map[model.Fingerprint]*alert.Alert{}
+					g.flushed = false
+					g.createdAt = now
+					g.nextFlush = now.Add(rt.RouteOpts.GroupWait)
+					kept = append(kept, g)
 				} else {
 					g = newGroup(id, key, labels, rt, now)
 					created = append(created, g)
@@ -287,6 +312,9 @@ func (r *Router) regroupLocked(ctx context.Context) error {
 				r.groups[id] = g
 			}
 			g.alerts[a.Fingerprint()] = a
+			if !g.flushed && a.StartsAt.Add(g.opts.GroupWait).Before(now) {
+				g.nextFlush = now
+			}
 		}
 	}
 	var dropped []string
@@ -303,6 +331,11 @@ func (r *Router) regroupLocked(ctx context.Context) error {
 		}
 		for _, id := range dropped {
 			if err := deleteGroup(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		for _, g := range kept {
+			if err := g.saveTimer(ctx, tx); err != nil {
 				return err
 			}
 		}

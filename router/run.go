@@ -35,12 +35,22 @@ func (r *Router) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cutoff := storage.Millis(now.Add(-silenceRetention))
+	if _, err := r.db.Exec(ctx, `DELETE FROM silences WHERE ends_at < ?`, cutoff); err != nil {
+		return fmt.Errorf("delete old silences: %w", err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tree == nil {
 		return fmt.Errorf("router has no configuration")
 	}
 	r.alerts = alerts
+	if err := r.syncSilencesLocked(ctx); err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		r.inhibit.set(a)
+	}
 	r.groups = map[string]*group{}
 	for _, a := range alerts {
 		for _, rt := range r.tree.Match(a.Labels) {
@@ -125,6 +135,14 @@ func (r *Router) Run(ctx context.Context) {
 		// The wait is taken from the clock again here, not from before the
 		// flushes started, so that the timer fires when the group is due.
 		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
+		// Reading the clock and starting the timer are two steps: if the
+		// clock passed the due time in between (a test's fake clock jumps
+		// there), the timer would wait from the new time and fire late,
+		// or never within the test; look at the schedule again instead.
+		if !r.clock.Now().Before(next) {
+			t.Stop()
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -155,8 +173,14 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		copies = append(copies, &c)
 	}
 	sortAlerts(copies)
+	if err := r.syncSilencesLocked(ctx); err != nil {
+		// Muting with the silences last read beats not notifying.
+		r.logger.Warn("Reading silences failed; using those last read", "err", err)
+	}
+	copies = r.muteLocked(copies, &g.opts, now)
 	firing, resolved := fingerprints(copies, now)
 	reason, need := decide(r.nflog[g.id], firing, resolved, r.sendRs[g.opts.Receiver], now, g.opts.RepeatInterval)
+	need = need && len(copies) > 0
 	receiver, interval := g.opts.Receiver, g.opts.GroupInterval
 	r.mu.Unlock()
 
@@ -211,6 +235,13 @@ func (r *Router) flush(ctx context.Context, g *group) {
 	}
 	g.flushed = true
 	g.nextFlush = now.Add(interval)
+	r.settleLocked(ctx, g, originals, now, notified)
+}
+
+// settleLocked finishes a successful flush: resolved alerts that were part
+// of it leave the group (and the router, if in no other group), an emptied
+// group is dropped, and the next tick is rescheduled and stored.
+func (r *Router) settleLocked(ctx context.Context, g *group, originals []*alert.Alert, now time.Time, notified bool) {
 	// Resolved alerts that were part of this flush and did not change since
 	// leave the group, as in Alertmanager.
 	var gone []model.Fingerprint
@@ -222,6 +253,7 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		delete(g.alerts, f)
 		if r.alerts[f] == a && !r.inAnyGroupLocked(f) {
 			delete(r.alerts, f)
+			r.inhibit.remove(a)
 			gone = append(gone, f)
 		}
 	}
@@ -235,7 +267,11 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		// Run may be asleep until a later group; wake it to see this one.
 		r.kick()
 	}
-	if len(gone) == 0 && !emptied {
+	// A flush that notified saved the group's next tick with the log; any
+	// other saves it here, so that a restart keeps the group on its
+	// group_interval grid instead of flushing at once and shifting it.
+	saveTick := !notified && !emptied && r.groups[g.id] == g
+	if len(gone) == 0 && !emptied && !saveTick {
 		return
 	}
 	// The notification log already holds the resolved state, so losing
@@ -247,6 +283,9 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		}
 		if emptied {
 			return deleteGroup(ctx, tx, g.id)
+		}
+		if saveTick {
+			return g.saveTimer(ctx, tx)
 		}
 		return nil
 	})

@@ -35,7 +35,7 @@ PG_FIRST_PORT=15432
 # function setup_NAME below. Later issues extend this list, e.g.
 #   SERVICES=(postgres alertmanager prometheus chromium)
 # ---------------------------------------------------------------------------
-SERVICES=(postgres)
+SERVICES=(postgres prometheus promtool mailpit alertmanager)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
@@ -164,8 +164,17 @@ setup_postgres() {
 # The following are installed-only for now: later issues add them to
 # SERVICES and start them where the tests need a running instance.
 
+# setup_alertmanager installs Debian's alertmanager 0.25 and amtool, the
+# reference of the differential tests (e2e/differential_test.go) and the
+# client of e2e/amtool_test.go. The tests start their own instances.
 setup_alertmanager() {
 	need_pkg /usr/bin/prometheus-alertmanager prometheus-alertmanager
+	need_pkg /usr/bin/amtool prometheus-alertmanager
+	# The package's own service is not used; stop it if the install
+	# started it, so that it does not hold port 9093.
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl stop prometheus-alertmanager >/dev/null 2>&1 || true
+	fi
 	export KLAXON_TEST_ALERTMANAGER_BINARY=/usr/bin/prometheus-alertmanager
 	export KLAXON_TEST_AMTOOL_BINARY=/usr/bin/amtool
 }
@@ -173,6 +182,39 @@ setup_alertmanager() {
 setup_prometheus() {
 	need_pkg /usr/bin/prometheus prometheus
 	export KLAXON_TEST_PROMETHEUS_BINARY=/usr/bin/prometheus
+}
+
+# setup_promtool builds promtool 3.x from the Prometheus module version in
+# go.mod: the reference for `klaxon rules test` (Debian's promtool 2.42
+# differs on range boundaries). The first build takes minutes; it is kept
+# per version under ~/.cache/klaxon-tools, so later runs reuse it.
+setup_promtool() {
+	local version dir
+	version=$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) ||
+		die "cannot find the prometheus module version in go.mod"
+	dir="${XDG_CACHE_HOME:-$HOME/.cache}/klaxon-tools/$version"
+	if [[ ! -x $dir/promtool ]]; then
+		log "building promtool $version (once; cached in $dir)"
+		mkdir -p "$dir"
+		(cd / && GOBIN="$dir" go install "github.com/prometheus/prometheus/cmd/promtool@$version") ||
+			die "could not build promtool $version"
+	fi
+	export KLAXON_TEST_PROMTOOL_BINARY="$dir/promtool"
+}
+
+# setup_mailpit builds mailpit, a real SMTP server (STARTTLS, AUTH) with a
+# REST API to read delivered mail back, for the email tests. It is kept
+# under ~/.cache/klaxon-tools, so later runs reuse it.
+MAILPIT_VERSION=v1.33.1
+setup_mailpit() {
+	local dir="${XDG_CACHE_HOME:-$HOME/.cache}/klaxon-tools/mailpit-$MAILPIT_VERSION"
+	if [[ ! -x $dir/mailpit ]]; then
+		log "building mailpit $MAILPIT_VERSION (once; cached in $dir)"
+		mkdir -p "$dir"
+		(cd / && GOBIN="$dir" go install "github.com/axllent/mailpit@$MAILPIT_VERSION") ||
+			die "could not build mailpit $MAILPIT_VERSION"
+	fi
+	export KLAXON_TEST_MAILPIT="$dir/mailpit"
 }
 
 setup_chromium() {
@@ -218,6 +260,24 @@ build_binary() {
 	log "KLAXON_BINARY=$KLAXON_BINARY"
 }
 
+# FUZZTIME is how long each fuzz target runs in the full suite: long enough
+# to mutate past the seed corpus, short enough for CI.
+FUZZTIME=${FUZZTIME:-10s}
+
+# run_fuzz runs every Fuzz* target of the module for $FUZZTIME each (go
+# test -fuzz takes one target of one package at a time).
+run_fuzz() {
+	local file pkg name rc=0
+	while IFS= read -r file; do
+		pkg=./$(dirname "$file")
+		while IFS= read -r name; do
+			log "fuzz $pkg $name ($FUZZTIME)"
+			go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" || rc=1
+		done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file")
+	done < <(grep -rl --include='*_test.go' '^func Fuzz' . | sed 's|^\./||' | sort)
+	return $rc
+}
+
 summary() {
 	echo
 	echo "==================== scripts/test.sh summary ===================="
@@ -260,6 +320,10 @@ main() {
 	fi
 
 	step "go test -count=1 ./..." go test -count=1 -timeout "$GO_TEST_TIMEOUT" ./...
+
+	step "deploy manifests" bash scripts/check-deploy.sh
+
+	step "go test -fuzz (each target $FUZZTIME)" run_fuzz
 
 	local race_pkgs=() d
 	for d in router notifiers storage; do

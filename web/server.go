@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/alertmanager/alert"
+	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -42,6 +43,9 @@ type Incidents interface {
 type Options struct {
 	Router    Ingester
 	Incidents Incidents
+	// OnCall serves users, schedules, overrides and escalation policies
+	// under /api/v1; nil leaves those routes out.
+	OnCall OnCall
 	// Reload re-reads the configuration; an error keeps the old one.
 	Reload func() error
 	// Ready reports whether the server accepts traffic.
@@ -56,6 +60,20 @@ type Options struct {
 	RoutePrefix  string
 	MaxBodyBytes int64
 	Now          func() time.Time
+
+	// Alertmanager serves the rest of Alertmanager's API v2 (alerts,
+	// groups, silences); without it only POST /api/v2/alerts is served.
+	Alertmanager AlertmanagerState
+	// AlertmanagerConfig returns the running alertmanager.yml part of the
+	// configuration, for /api/v2/status and /api/v2/receivers.
+	AlertmanagerConfig func() *amconfig.Config
+	// StartTime is reported as the uptime of /api/v2/status.
+	StartTime time.Time
+	// PeerName and PeerAddress name this instance in the cluster status.
+	PeerName, PeerAddress string
+	// Rules serves Prometheus's GET /api/v1/rules and /api/v1/alerts from
+	// the rule evaluator; nil leaves them out.
+	Rules Rules
 }
 
 // Server is Klaxon's HTTP handler.
@@ -75,6 +93,9 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.StartTime.IsZero() {
+		opts.StartTime = opts.Now()
+	}
 	if opts.Ready == nil {
 		opts.Ready = func() bool { return true }
 	}
@@ -91,13 +112,21 @@ func New(opts Options) *Server {
 
 	r.Post("/api/v2/alerts", s.postAlertsV2)
 	r.Post("/hooks/alertmanager", s.postAlertmanagerWebhook)
+	s.routeAPIv2(r)
 
+	if opts.Rules != nil {
+		r.Get("/api/v1/rules", s.getRules)
+		r.Get("/api/v1/alerts", s.getRuleAlerts)
+	}
 	r.Route("/api/v1/incidents", func(r chi.Router) {
 		r.Get("/", s.listIncidents)
 		r.Get("/{id}", s.getIncident)
 		r.Post("/{id}/ack", s.ackIncident)
 		r.Post("/{id}/resolve", s.resolveIncident)
 	})
+	if opts.OnCall != nil {
+		s.onCallRoutes(r)
+	}
 
 	prefix := strings.TrimRight(opts.RoutePrefix, "/")
 	if prefix == "" {

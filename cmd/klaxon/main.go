@@ -26,6 +26,8 @@ func main() {
 	serve := newServeCmd(app)
 	check := newCheckConfigCmd(app)
 	inc := newIncidentsCmd(app)
+	oc := newOnCallCmd(app)
+	rulesTools := newRulesCmd(app)
 
 	cmd, err := app.Parse(os.Args[1:])
 	if err != nil {
@@ -41,6 +43,10 @@ func main() {
 		code = serve.run()
 	case check.cmd.FullCommand():
 		code = check.run()
+	case oc.cmd.FullCommand():
+		code = oc.run()
+	case rulesTools.check.FullCommand(), rulesTools.test.FullCommand():
+		code = rulesTools.runCmd(cmd)
 	default:
 		code = inc.run(cmd)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
 	"github.com/jonboulle/clockwork"
+	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -29,9 +30,11 @@ import (
 
 	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents"
+	"github.com/klaxon-dev/klaxon/incidents/oncall"
 	"github.com/klaxon-dev/klaxon/notifiers"
 	"github.com/klaxon-dev/klaxon/notifiers/receiver"
 	"github.com/klaxon-dev/klaxon/router"
+	"github.com/klaxon-dev/klaxon/rules"
 	"github.com/klaxon-dev/klaxon/storage"
 	"github.com/klaxon-dev/klaxon/web"
 )
@@ -45,6 +48,7 @@ type serveCmd struct {
 	externalURL  *string
 	routePrefix  *string
 	maxBody      *units.Base2Bytes
+	notifyLease  *time.Duration
 	cluster      map[string]*string
 	clusterPeers *[]string
 	log          *promslog.Config
@@ -71,6 +75,8 @@ func newServeCmd(app *kingpin.Application) *serveCmd {
 		Default(":9093").String()
 	c.externalURL = c.cmd.Flag("web.external-url", "The URL under which Klaxon is reachable from outside (links in notifications).").String()
 	c.routePrefix = c.cmd.Flag("web.route-prefix", "Prefix for all HTTP paths. Defaults to the path of --web.external-url.").String()
+	c.notifyLease = c.cmd.Flag("notifier.lease", "How long a notification being sent belongs to its replica; after a crash it is sent again once this passed.").
+		Hidden().Default("1m").Duration()
 	c.maxBody = c.cmd.Flag("web.max-request-body-size", "Largest accepted request body; larger ones get HTTP 413.").
 		Default("16MiB").Bytes()
 	for _, name := range clusterFlags {
@@ -133,7 +139,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 
 	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{
 		DB: db, Clock: clock, Logger: logger.With("component", "notifiers"), Registerer: reg, ExternalURL: extURL,
-		Build: receiver.Build,
+		Build: receiver.Build, OnResult: incidents.RecordDelivery, Lease: *c.notifyLease,
 	})
 	inc := incidents.New(incidents.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,
@@ -143,6 +149,8 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	})
 
 	rl := &reloader{file: *c.configFile, logger: logger, outbox: outbox, incidents: inc, router: rt, reg: reg}
+	rl.rules = rules.New(rules.Options{DB: db, Clock: clock, Logger: logger.With("component", "rules"), Registerer: reg, Router: rt})
+	rl.oncall = oncall.New(oncall.Options{DB: db, Clock: clock, Logger: logger.With("component", "oncall")})
 	if err := rl.apply(ctx, cfg); err != nil {
 		return err
 	}
@@ -153,6 +161,8 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	var ready atomic.Bool
 	srv := web.New(web.Options{
 		Router: rt, Incidents: inc,
+		OnCall:         rl.oncall,
+		Rules:          rl.rules,
 		Reload:         func() error { return rl.reload(ctx) },
 		Ready:          ready.Load,
 		ResolveTimeout: rl.resolveTimeout,
@@ -161,6 +171,11 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		RoutePrefix:  prefix,
 		MaxBodyBytes: int64(*c.maxBody),
 		Now:          clock.Now,
+		// The rest of Alertmanager's API v2: alerts, groups, silences, status.
+		Alertmanager:       rt,
+		AlertmanagerConfig: func() *amconfig.Config { return rl.current.Load().Alertmanager },
+		PeerName:           extURL.Host,
+		PeerAddress:        extURL.Host,
 	})
 	ln, err := net.Listen("tcp", *c.listen)
 	if err != nil {
@@ -172,6 +187,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	wg.Go(func() { rt.Run(workCtx) })
 	wg.Go(func() { outbox.Run(workCtx) })
+	wg.Go(func() { rl.rules.Run(workCtx) })
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -239,7 +255,9 @@ type reloader struct {
 	logger    *slog.Logger
 	outbox    *notifiers.Outbox
 	incidents *incidents.Service
+	oncall    *oncall.Service
 	router    *router.Router
+	rules     *rules.Manager
 	reg       prometheus.Registerer
 
 	mu       sync.Mutex
@@ -261,6 +279,9 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
 	})
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.oncall.ApplyConfig(ctx, &cfg.OnCall); err != nil {
+		return err
+	}
 	if err := r.incidents.ApplyConfig(cfg); err != nil {
 		return err
 	}
@@ -268,6 +289,9 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	if err := r.router.ApplyConfig(ctx, cfg.Alertmanager); err != nil {
+		return err
+	}
+	if err := r.rules.ApplyConfig(ctx, cfg); err != nil {
 		return err
 	}
 	r.current.Store(cfg)

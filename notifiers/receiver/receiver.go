@@ -13,6 +13,9 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/klaxon-dev/klaxon/notifiers"
+	"github.com/klaxon-dev/klaxon/notifiers/email"
+	"github.com/klaxon-dev/klaxon/notifiers/pagerduty"
+	"github.com/klaxon-dev/klaxon/notifiers/slack"
 	"github.com/klaxon-dev/klaxon/notifiers/webhook"
 )
 
@@ -32,12 +35,33 @@ func Build(rc *amconfig.Receiver, tmpl *template.Template, logger *slog.Logger) 
 		}
 		out = append(out, notifiers.Integration{Name: "webhook", Index: i, SendResolved: c.SendResolved(), Notifier: n})
 	}
+	for i, c := range rc.EmailConfigs {
+		n, err := email.New(c, tmpl, logger.With("integration", "email", "index", i))
+		if err != nil {
+			return nil, fmt.Errorf("email_configs[%d]: %w", i, err)
+		}
+		out = append(out, notifiers.Integration{Name: "email", Index: i, SendResolved: c.SendResolved(), Notifier: n})
+	}
+	for i, c := range rc.PagerdutyConfigs {
+		n, err := pagerduty.New(c, tmpl, logger.With("integration", "pagerduty", "index", i))
+		if err != nil {
+			return nil, fmt.Errorf("pagerduty_configs[%d]: %w", i, err)
+		}
+		out = append(out, notifiers.Integration{Name: "pagerduty", Index: i, SendResolved: c.SendResolved(), Acks: true, Notifier: n})
+	}
+	for i, c := range rc.SlackConfigs {
+		n, err := slack.New(c, tmpl, logger.With("integration", "slack", "index", i))
+		if err != nil {
+			return nil, fmt.Errorf("slack_configs[%d]: %w", i, err)
+		}
+		out = append(out, notifiers.Integration{Name: "slack", Index: i, SendResolved: c.SendResolved(), Acks: n.EditsMessages(), Notifier: n})
+	}
 	logUnsupported(rc, logger)
 	return out, nil
 }
 
 // supported are the receiver fields Build handles.
-var supported = map[string]bool{"webhook_configs": true}
+var supported = map[string]bool{"webhook_configs": true, "email_configs": true, "pagerduty_configs": true, "slack_configs": true}
 
 // logUnsupported names the configured integration kinds Build skipped. It
 // walks the struct so that kinds added to Alertmanager later are reported

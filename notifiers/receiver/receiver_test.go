@@ -22,9 +22,19 @@ receivers:
   - url: http://a.example/hook
   - url: http://b.example/hook
     send_resolved: false
+  email_configs:
+  - to: ops@example.com
+    from: klaxon@example.com
+    smarthost: smtp.example:587
+  pagerduty_configs:
+  - routing_key: 0123456789abcdef0123456789abcdef
   slack_configs:
   - api_url: http://slack.example/hook
     channel: '#ops'
+  - app_token: xoxb-1
+    channel: '#ops'
+  opsgenie_configs:
+  - api_key: k
 `), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -41,15 +51,23 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 {
-		t.Fatalf("got %d integrations, want the 2 webhooks", len(got))
+	type want struct {
+		name               string
+		index              int
+		sendResolved, acks bool
+	}
+	wants := []want{{"webhook", 0, true, false}, {"webhook", 1, false, false}, {"email", 0, false, false},
+		{"pagerduty", 0, true, true}, {"slack", 0, false, false}, {"slack", 1, false, true}}
+	if len(got) != len(wants) {
+		t.Fatalf("got %d integrations, want %d", len(got), len(wants))
 	}
 	for i, in := range got {
-		if in.Name != "webhook" || in.Index != i || in.SendResolved != (i == 0) || in.Notifier == nil {
-			t.Errorf("integration %d = %+v", i, in)
+		if w := wants[i]; in.Name != w.name || in.Index != w.index || in.SendResolved != w.sendResolved ||
+			in.Acks != w.acks || in.Notifier == nil {
+			t.Errorf("integration %d = %+v, want %+v", i, in, w)
 		}
 	}
-	if !strings.Contains(logs.String(), "kind=slack_configs") {
-		t.Errorf("skipped slack_configs not logged:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "kind=opsgenie_configs") {
+		t.Errorf("skipped opsgenie_configs not logged:\n%s", logs.String())
 	}
 }

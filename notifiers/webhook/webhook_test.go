@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-dev/klaxon/config"
+	"github.com/klaxon-dev/klaxon/internal/fakes/webhooktest"
 	"github.com/klaxon-dev/klaxon/notifiers"
 	"github.com/klaxon-dev/klaxon/notifiers/webhook"
-	"github.com/klaxon-dev/klaxon/notifiers/webhook/webhooktest"
 )
 
 const groupKey = `{}:{alertname="Down"}`

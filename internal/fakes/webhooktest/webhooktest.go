@@ -1,6 +1,7 @@
-// Package webhooktest is a fake webhook receiver: a real HTTP server that
-// records what it is sent and answers as scripted. Tests use it, and so can
-// a local setup that wants to watch Klaxon's notifications.
+// Package webhooktest is a fake webhook receiver, kept with the other
+// provider fakes of internal/fakes: a real HTTP server that records what it
+// is sent and answers as scripted. Tests use it, and so can a local setup
+// that wants to watch Klaxon's notifications.
 package webhooktest
 
 import (
