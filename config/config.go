@@ -47,6 +47,9 @@ type Incidents struct {
 	// TitleTemplate is an Alertmanager template (same data as notification
 	// templates) that titles a new incident.
 	TitleTemplate string `yaml:"title_template"`
+	// Work is the rest (re-open window, ack timeout, escalation, hook
+	// secrets, link templates; config/incidents.go); nil means defaults.
+	Work *IncidentWork `yaml:"-"`
 }
 
 // DefaultIncidents are used for keys the file leaves out.
@@ -59,7 +62,7 @@ var DefaultIncidents = Incidents{
 // belongs to alertmanager.yml and goes to Alertmanager's parser, which
 // rejects unknown ones.
 type klaxonKeys struct {
-	Incidents *Incidents `yaml:"incidents"`
+	Incidents *incidentKeys `yaml:"incidents"`
 	// rules and prometheus (config/rules.go).
 	Rules      *Rules      `yaml:"rules"`
 	Prometheus *Prometheus `yaml:"prometheus"`
@@ -108,6 +111,9 @@ func Load(content []byte, dir string) (*Config, error) {
 	if own.Incidents != nil {
 		if own.Incidents.TitleTemplate != "" {
 			cfg.Incidents.TitleTemplate = own.Incidents.TitleTemplate
+		}
+		if err := cfg.applyIncidentWork(&own.Incidents.IncidentWork, dir); err != nil {
+			return nil, err
 		}
 	}
 	if err := loadOnCall(cfg, &own.onCallKeys, ownText); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,11 +243,22 @@ func TestHealthReadyMetricsReload(t *testing.T) {
 		if opened, _ := k.metric(t, "klaxon_incidents_opened_total"); opened != 1 {
 			t.Errorf("klaxon_incidents_opened_total = %v, want 1", opened)
 		}
-		if _, ok := k.metric(t, "klaxon_notifications_total"); !ok {
-			t.Errorf("/metrics has no klaxon_notifications_total after a notification")
-		}
+		// The outbox records the send after the receiver has answered, so
+		// the counter may trail the webhook's arrival by a moment.
+		waitFor(t, "klaxon_notifications_total after a notification", func() bool {
+			_, ok := k.metric(t, "klaxon_notifications_total")
+			return ok
+		})
 
 		e.writeConfig(e.goodConfig())
+		// SIGHUP reloads as POST /-/reload does; the good file takes.
+		if err := k.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "klaxon_config_last_reload_successful = 1 after SIGHUP", func() bool {
+			v, ok := k.metric(t, "klaxon_config_last_reload_successful")
+			return ok && v == 1
+		})
 		if r := e.cli(t, "check-config", e.config); r.code != 0 || !strings.Contains(r.stdout, "SUCCESS") {
 			t.Errorf("check-config of a valid file: want exit 0 and SUCCESS, got %s", r)
 		}

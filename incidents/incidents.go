@@ -62,6 +62,9 @@ type Options struct {
 	Registerer  prometheus.Registerer
 	Outbox      Enqueuer
 	ExternalURL *url.URL
+	// OnCall resolves escalation policies, schedules and users; nil
+	// disables escalation.
+	OnCall OnCall
 }
 
 // Service owns incidents and their tables.
@@ -72,6 +75,9 @@ type Service struct {
 	outbox  Enqueuer
 	extURL  *url.URL
 	title   atomic.Pointer[titler]
+	work    atomic.Pointer[work]
+	oncall  OnCall
+	wake    chan struct{}
 	opened  prometheus.Counter
 	acked   *prometheus.CounterVec
 	resolvd *prometheus.CounterVec
@@ -93,6 +99,7 @@ func New(opts Options) *Service {
 	f := promauto.With(opts.Registerer)
 	s := &Service{
 		db: opts.DB, clock: opts.Clock, logger: opts.Logger, outbox: opts.Outbox, extURL: opts.ExternalURL,
+		oncall: opts.OnCall, wake: make(chan struct{}, 1),
 		opened: f.NewCounter(prometheus.CounterOpts{
 			Name: "klaxon_incidents_opened_total",
 			Help: "Incidents opened.",
@@ -122,7 +129,12 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 	if _, err := tmpl.ExecuteTextString(cfg.Incidents.TitleTemplate, &template.Data{}); err != nil {
 		return fmt.Errorf("incidents.title_template: %w", err)
 	}
+	w, err := newWork(cfg)
+	if err != nil {
+		return err
+	}
 	s.title.Store(&titler{tmpl: tmpl, text: cfg.Incidents.TitleTemplate})
+	s.work.Store(w)
 	return nil
 }
 
@@ -146,9 +158,14 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 			}
 			return true, s.outbox.Enqueue(ctx, tx, s.message(0, n))
 		}
-		inc, err = s.open(ctx, tx, n)
+		inc, err = s.reopen(ctx, tx, n)
 		if err != nil {
 			return false, err
+		}
+		if inc == nil {
+			if inc, err = s.open(ctx, tx, n); err != nil {
+				return false, err
+			}
 		}
 	}
 	if n.Reason == router.ReasonRepeat && inc.Status == Acknowledged {
@@ -161,14 +178,22 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 		if err := setResolved(ctx, tx, inc.ID, n.At, system); err != nil {
 			return false, err
 		}
+		if err := stopEscalation(ctx, tx, inc.ID); err != nil {
+			return false, err
+		}
 		s.resolvd.WithLabelValues(system.Via).Inc()
 	}
-	if err := s.outbox.Enqueue(ctx, tx, withAck(s.message(inc.ID, n), inc)); err != nil {
+	if err := s.outbox.Enqueue(ctx, tx, s.withAckURL(withAck(s.message(inc.ID, n), inc), "")); err != nil {
 		return false, err
 	}
 	msg := fmt.Sprintf("notification to %s queued (%s)", n.Receiver, n.Reason)
 	if err := addEvent(ctx, tx, inc.ID, n.At, "notification_queued", system, msg); err != nil {
 		return false, err
+	}
+	if firing && inc.fresh {
+		if err := s.startEscalation(ctx, tx, inc, n.At); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }
@@ -199,6 +224,7 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 		return nil, err
 	}
 	s.opened.Inc()
+	inc.fresh = true
 	if err := addEvent(ctx, tx, inc.ID, n.At, "opened", system, title); err != nil {
 		return nil, err
 	}
@@ -209,7 +235,18 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 // CLI, UI, Slack, PagerDuty, email link) calls; an acknowledged incident is
 // not re-notified on repeat_interval.
 func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error) {
+	return s.ack(ctx, id, by, nil)
+}
+
+// ack is Ack with a check that runs first in the transaction (an email
+// link's token is used up there).
+func (s *Service) ack(ctx context.Context, id int64, by Actor, before func(*storage.Tx, time.Time) error) (*Incident, error) {
 	inc, err := s.transition(ctx, id, by, func(tx *storage.Tx, inc *Incident, now time.Time) error {
+		if before != nil {
+			if err := before(tx, now); err != nil {
+				return err
+			}
+		}
 		switch inc.Status {
 		case Resolved:
 			return fmt.Errorf("%w: incident %d is resolved", ErrConflict, id)
@@ -221,6 +258,9 @@ func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error
 		}
 		s.acked.WithLabelValues(by.Via).Inc()
 		if err := addEvent(ctx, tx, id, now, "acknowledged", by, ""); err != nil {
+			return err
+		}
+		if err := s.pauseEscalation(ctx, tx, id, now); err != nil {
 			return err
 		}
 		// Name an unnamed actor in the update as transition does.
@@ -239,6 +279,9 @@ func (s *Service) Resolve(ctx context.Context, id int64, by Actor) (*Incident, e
 			return nil
 		}
 		if err := setResolved(ctx, tx, id, now, by); err != nil {
+			return err
+		}
+		if err := stopEscalation(ctx, tx, id); err != nil {
 			return err
 		}
 		s.resolvd.WithLabelValues(by.Via).Inc()

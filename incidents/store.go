@@ -23,6 +23,7 @@ type Incident struct {
 	Title      string         `json:"title"`
 	Status     Status         `json:"status"`
 	Severity   string         `json:"severity,omitempty"`
+	Assignee   string         `json:"assignee,omitempty"`
 	Labels     model.LabelSet `json:"labels"`
 	OpenedAt   time.Time      `json:"openedAt"`
 	UpdatedAt  time.Time      `json:"updatedAt"`
@@ -32,6 +33,9 @@ type Incident struct {
 	ResolvedBy *Actor         `json:"resolvedBy,omitempty"`
 	Alerts     []Alert        `json:"alerts,omitempty"`
 	Timeline   []Event        `json:"timeline,omitempty"`
+	Links      []Link         `json:"links,omitempty"`
+	// fresh is set on an incident opened or re-opened by this flush.
+	fresh bool
 }
 
 // Alert is an alert as attached to an incident.
@@ -54,7 +58,7 @@ type Event struct {
 }
 
 const incidentColumns = `id, group_id, group_key, receiver, title, status, severity, labels, opened_at, updated_at,
-	acked_at, acked_by, acked_via, resolved_at, resolved_by, resolved_via`
+	acked_at, acked_by, acked_via, resolved_at, resolved_by, resolved_via, assignee`
 
 func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
 	var (
@@ -64,7 +68,7 @@ func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
 		ackBy, ackVia, resBy, resVia     string
 	)
 	err := row.Scan(&inc.ID, &inc.GroupID, &inc.GroupKey, &inc.Receiver, &inc.Title, &inc.Status, &inc.Severity,
-		&labels, &opened, &updated, &acked, &ackBy, &ackVia, &resolved, &resBy, &resVia)
+		&labels, &opened, &updated, &acked, &ackBy, &ackVia, &resolved, &resBy, &resVia, &inc.Assignee)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +243,9 @@ func (s *Service) Get(ctx context.Context, id int64) (*Incident, error) {
 		return nil, err
 	}
 	if inc.Timeline, err = s.Timeline(ctx, id); err != nil {
+		return nil, err
+	}
+	if inc.Links, err = s.links(ctx, inc); err != nil {
 		return nil, err
 	}
 	return inc, nil

@@ -30,6 +30,9 @@ type Message struct {
 	Ack *Ack
 	// Closed says who resolved the incident by hand, nil if no one did.
 	Closed *Ack
+	// AckURL is a signed, single-use link that acknowledges the incident
+	// (package incidents makes it); emails show it. "" if there is none.
+	AckURL string
 	// Thread remembers what the integration posted for this incident, so
 	// that a later state edits the same message. The outbox sets it for
 	// each attempt; it is nil outside the outbox.

@@ -21,6 +21,7 @@ type payload struct {
 	Alerts      []payloadAlert `json:"alerts"`
 	Ack         *Ack           `json:"ack,omitempty"`
 	Closed      *Ack           `json:"closed,omitempty"`
+	AckURL      string         `json:"ackUrl,omitempty"`
 }
 
 type payloadAlert struct {
@@ -34,7 +35,7 @@ type payloadAlert struct {
 }
 
 func encodePayload(m *Message) (string, error) {
-	p := payload{GroupKey: m.GroupKey, GroupLabels: m.GroupLabels, Reason: m.Reason, At: m.At, Ack: m.Ack, Closed: m.Closed}
+	p := payload{GroupKey: m.GroupKey, GroupLabels: m.GroupLabels, Reason: m.Reason, At: m.At, Ack: m.Ack, Closed: m.Closed, AckURL: m.AckURL}
 	p.Alerts = make([]payloadAlert, 0, len(m.Alerts))
 	for _, a := range m.Alerts {
 		p.Alerts = append(p.Alerts, payloadAlert{
@@ -54,7 +55,7 @@ func decodePayload(r row) (*Message, error) {
 	}
 	m := &Message{
 		IncidentID: r.incidentID, Receiver: r.receiver,
-		GroupKey: p.GroupKey, GroupLabels: p.GroupLabels, Reason: p.Reason, At: p.At, Ack: p.Ack, Closed: p.Closed,
+		GroupKey: p.GroupKey, GroupLabels: p.GroupLabels, Reason: p.Reason, At: p.At, Ack: p.Ack, Closed: p.Closed, AckURL: p.AckURL,
 		Alerts: make([]*alert.Alert, 0, len(p.Alerts)),
 	}
 	for _, a := range p.Alerts {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -107,7 +108,10 @@ type Router struct {
 	wake       chan struct{}
 
 	flushing sync.WaitGroup
-	started  bool
+	// active counts flushes from start to the end of their database
+	// clean-up, so that tests can tell when the router is at rest.
+	active  atomic.Int64
+	started bool
 }
 
 // New returns a router; call ApplyConfig and Run before ingesting.

@@ -140,6 +140,9 @@ func (h *harness) advance(d time.Duration, want int) []*Notification {
 
 // idle reports whether no flush is running or due at the fake clock's now.
 func (h *harness) idle() bool {
+	if h.r.active.Load() != 0 {
+		return false
+	}
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
 	for _, g := range h.r.groups {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
-	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-dev/klaxon/storage"
 )
@@ -15,6 +14,10 @@ import (
 // maxConcurrentFlushes bounds the flushes in progress, so that a slow
 // database delays flushes instead of piling up goroutines.
 const maxConcurrentFlushes = 16
+
+// timerSlack is how late a flush timer may start without being started
+// again: far below the 50 ms within which flushes must land.
+const timerSlack = time.Millisecond
 
 // retryAfterFailure is when a flush whose transaction failed is tried again.
 const retryAfterFailure = 5 * time.Second
@@ -124,8 +127,9 @@ func (r *Router) Run(ctx context.Context) {
 				return
 			}
 			r.flushing.Add(1)
+			r.active.Add(1)
 			go func() {
-				defer func() { <-sem; r.flushing.Done() }()
+				defer func() { <-sem; r.active.Add(-1); r.flushing.Done() }()
 				r.flush(ctx, g)
 			}()
 		}
@@ -134,12 +138,13 @@ func (r *Router) Run(ctx context.Context) {
 		}
 		// The wait is taken from the clock again here, not from before the
 		// flushes started, so that the timer fires when the group is due.
-		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
+		before := r.clock.Now()
+		t := r.clock.NewTimer(next.Sub(before))
 		// Reading the clock and starting the timer are two steps: if the
-		// clock passed the due time in between (a test's fake clock jumps
-		// there), the timer would wait from the new time and fire late,
-		// or never within the test; look at the schedule again instead.
-		if !r.clock.Now().Before(next) {
+		// clock moved on in between (a test's fake clock jumps; a real one
+		// only if this goroutine was held up), the timer counts from the
+		// later time and fires late. Start it again from a fresh reading.
+		if r.clock.Now().Sub(before) > timerSlack {
 			t.Stop()
 			continue
 		}
@@ -235,30 +240,47 @@ func (r *Router) flush(ctx context.Context, g *group) {
 	}
 	g.flushed = true
 	g.nextFlush = now.Add(interval)
-	r.settleLocked(ctx, g, originals, now, notified)
+	work := r.settleLocked(g, originals, now, notified)
+	r.mu.Unlock()
+	// The database work runs outside the lock, so that ingest and other
+	// flushes do not wait for it.
+	work.do(ctx, r)
+	r.mu.Lock()
 }
 
-// settleLocked finishes a successful flush: resolved alerts that were part
-// of it leave the group (and the router, if in no other group), an emptied
-// group is dropped, and the next tick is rescheduled and stored.
-func (r *Router) settleLocked(ctx context.Context, g *group, originals []*alert.Alert, now time.Time, notified bool) {
+// settleWork is the database side of settling a flush.
+type settleWork struct {
+	g        *group
+	gone     []*alert.Alert
+	emptied  bool
+	saveTick bool
+	next     int64 // the tick to save, read under the lock
+	created  int64
+	flushed  bool
+}
+
+// settleLocked finishes a successful flush in memory: resolved alerts that
+// were part of it leave the group (and the router, if in no other group),
+// an emptied group is dropped, and the next tick is rescheduled. It returns
+// what the database must be told.
+func (r *Router) settleLocked(g *group, originals []*alert.Alert, now time.Time, notified bool) settleWork {
+	w := settleWork{g: g}
 	// Resolved alerts that were part of this flush and did not change since
 	// leave the group, as in Alertmanager.
-	var gone []model.Fingerprint
 	for _, a := range originals {
 		f := a.Fingerprint()
 		if !a.ResolvedAt(now) || g.alerts[f] != a {
 			continue
 		}
 		delete(g.alerts, f)
-		if r.alerts[f] == a && !r.inAnyGroupLocked(f) {
+		if r.alerts[f] == a && !r.inAnyGroupLocked(a) {
 			delete(r.alerts, f)
 			r.inhibit.remove(a)
-			gone = append(gone, f)
+			w.gone = append(w.gone, a)
 		}
 	}
-	emptied := len(g.alerts) == 0 && r.groups[g.id] == g
-	if emptied {
+	w.emptied = len(g.alerts) == 0 && r.groups[g.id] == g
+	if w.emptied {
 		delete(r.groups, g.id)
 		r.sched.remove(g)
 		r.metrics.groups.Set(float64(len(r.groups)))
@@ -270,34 +292,48 @@ func (r *Router) settleLocked(ctx context.Context, g *group, originals []*alert.
 	// A flush that notified saved the group's next tick with the log; any
 	// other saves it here, so that a restart keeps the group on its
 	// group_interval grid instead of flushing at once and shifting it.
-	saveTick := !notified && !emptied && r.groups[g.id] == g
-	if len(gone) == 0 && !emptied && !saveTick {
+	w.saveTick = !notified && !w.emptied && r.groups[g.id] == g
+	w.next, w.flushed, w.created = storage.Millis(g.nextFlush), g.flushed, storage.Millis(g.createdAt)
+	return w
+}
+
+func (w settleWork) do(ctx context.Context, r *Router) {
+	if len(w.gone) == 0 && !w.emptied && !w.saveTick {
 		return
 	}
 	// The notification log already holds the resolved state, so losing
 	// this clean-up to a crash only leaves rows that the next start
 	// flushes again without notifying.
 	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
-		if err := deleteAlerts(ctx, tx, gone); err != nil {
+		if err := deleteAlerts(ctx, tx, w.gone); err != nil {
 			return err
 		}
-		if emptied {
-			return deleteGroup(ctx, tx, g.id)
+		if w.emptied {
+			// Only the group as it was: an ingest may have formed it anew
+			// since, with a new creation time.
+			_, err := tx.Exec(ctx, `DELETE FROM alert_groups WHERE id = ? AND created_at = ?`, w.g.id, w.created)
+			return err
 		}
-		if saveTick {
-			return g.saveTimer(ctx, tx)
+		if w.saveTick {
+			_, err := tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`, w.next, w.flushed, w.g.id)
+			return err
 		}
 		return nil
 	})
 	if err != nil {
-		r.logger.Warn("Clean-up of resolved alerts failed", "group", g.key, "err", err)
+		r.logger.Warn("Clean-up of resolved alerts failed", "group", w.g.key, "err", err)
 	}
 }
 
-func (r *Router) inAnyGroupLocked(f model.Fingerprint) bool {
-	for _, g := range r.groups {
-		if _, ok := g.alerts[f]; ok {
-			return true
+// inAnyGroupLocked reports whether a is still held by a group. Only the
+// groups its labels route to can hold it, so those are the ones looked at.
+func (r *Router) inAnyGroupLocked(a *alert.Alert) bool {
+	for _, rt := range r.tree.Match(a.Labels) {
+		id, _, _ := groupIdentity(rt, a.Labels)
+		if g := r.groups[id]; g != nil {
+			if _, ok := g.alerts[a.Fingerprint()]; ok {
+				return true
+			}
 		}
 	}
 	return false

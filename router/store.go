@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
@@ -20,8 +21,29 @@ func marshalLabels(ls model.LabelSet) (string, error) {
 	return string(b), err
 }
 
+// storeBatch is how many alerts one INSERT writes: one statement per batch
+// instead of per alert is most of the cost of a durable ingest, and 100
+// rows of 8 values stay far below both backends' parameter limits.
+const storeBatch = 100
+
+// storeAlerts upserts alerts, which must have distinct fingerprints (one
+// statement cannot update a row twice).
 func storeAlerts(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
-	for _, a := range alerts {
+	for len(alerts) > 0 {
+		n := min(len(alerts), storeBatch)
+		if err := storeAlertBatch(ctx, tx, alerts[:n]); err != nil {
+			return err
+		}
+		alerts = alerts[n:]
+	}
+	return nil
+}
+
+func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout) VALUES `)
+	args := make([]any, 0, 8*len(alerts))
+	for i, a := range alerts {
 		lbl, err := marshalLabels(a.Labels)
 		if err != nil {
 			return err
@@ -30,23 +52,29 @@ func storeAlerts(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) err
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
-				starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url,
-				updated_at = excluded.updated_at, timeout = excluded.timeout`,
-			a.Fingerprint().String(), lbl, ann, storage.Millis(a.StartsAt), storage.Millis(a.EndsAt),
-			a.GeneratorURL, storage.Millis(a.UpdatedAt), a.Timeout)
-		if err != nil {
-			return fmt.Errorf("store alert %s: %w", a.Labels, err)
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, a.Fingerprint().String(), lbl, ann, storage.Millis(a.StartsAt), storage.Millis(a.EndsAt),
+			a.GeneratorURL, storage.Millis(a.UpdatedAt), a.Timeout)
+	}
+	q.WriteString(` ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+		starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url,
+		updated_at = excluded.updated_at, timeout = excluded.timeout`)
+	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("store %d alerts: %w", len(alerts), err)
 	}
 	return nil
 }
 
-func deleteAlerts(ctx context.Context, tx *storage.Tx, fps []model.Fingerprint) error {
-	for _, f := range fps {
-		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ?`, f.String()); err != nil {
+// deleteAlerts removes resolved alerts, each only in the version that was
+// resolved: a row that a later ingest rewrote (a newer updated_at) is a new
+// firing and stays.
+func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) error {
+	for _, a := range gone {
+		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at = ?`,
+			a.Fingerprint().String(), storage.Millis(a.UpdatedAt)); err != nil {
 			return err
 		}
 	}

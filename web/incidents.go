@@ -113,3 +113,92 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, do func(ctx context
 	}
 	writeJSON(w, http.StatusOK, inc)
 }
+
+// IncidentWork is what the timeline, the edits, the postmortems and the
+// ack hooks need of the incident service.
+type IncidentWork interface {
+	Unack(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)
+	Events(ctx context.Context, id int64) ([]incidents.Event, error)
+	AddNote(ctx context.Context, id int64, by incidents.Actor, text string) (*incidents.Incident, error)
+	SetAssignee(ctx context.Context, id int64, by incidents.Actor, assignee string) (*incidents.Incident, error)
+	SetSeverity(ctx context.Context, id int64, by incidents.Actor, severity string) (*incidents.Incident, error)
+	AddLink(ctx context.Context, id int64, by incidents.Actor, l incidents.Link) (*incidents.Incident, error)
+	AckHooks
+	Postmortems
+}
+
+func (s *Server) incidentWorkRoutes(r chi.Router) {
+	r.Get("/{id}/timeline", s.getTimeline)
+	r.Post("/{id}/unack", s.unackIncident)
+	r.Post("/{id}/notes", s.editIncident(func(ctx context.Context, id int64, by incidents.Actor, e editBody) (*incidents.Incident, error) {
+		return s.opts.Incidents.AddNote(ctx, id, by, e.Text)
+	}))
+	r.Put("/{id}/assignee", s.editIncident(func(ctx context.Context, id int64, by incidents.Actor, e editBody) (*incidents.Incident, error) {
+		return s.opts.Incidents.SetAssignee(ctx, id, by, e.Assignee)
+	}))
+	r.Put("/{id}/severity", s.editIncident(func(ctx context.Context, id int64, by incidents.Actor, e editBody) (*incidents.Incident, error) {
+		return s.opts.Incidents.SetSeverity(ctx, id, by, e.Severity)
+	}))
+	r.Post("/{id}/links", s.editIncident(func(ctx context.Context, id int64, by incidents.Actor, e editBody) (*incidents.Incident, error) {
+		return s.opts.Incidents.AddLink(ctx, id, by, incidents.Link{Kind: e.Kind, Title: e.Title, URL: e.URL})
+	}))
+	s.postmortemRoutes(r)
+}
+
+func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.incidentID(w, r)
+	if !ok {
+		return
+	}
+	events, err := s.opts.Incidents.Events(r.Context(), id)
+	if err != nil {
+		writeError(w, incidentStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+func (s *Server) unackIncident(w http.ResponseWriter, r *http.Request) {
+	s.act(w, r, s.opts.Incidents.Unack)
+}
+
+// editBody is the body of the incident edits; each reads its own fields.
+type editBody struct {
+	By       string `json:"by"`
+	Text     string `json:"text"`
+	Assignee string `json:"assignee"`
+	Severity string `json:"severity"`
+	Kind     string `json:"kind"`
+	Title    string `json:"title"`
+	URL      string `json:"url"`
+}
+
+func (s *Server) editIncident(do func(ctx context.Context, id int64, by incidents.Actor, e editBody) (*incidents.Incident, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := s.incidentID(w, r)
+		if !ok {
+			return
+		}
+		var e editBody
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+		inc, err := do(r.Context(), id, incidents.Actor{Name: e.By, Via: "api"}, e)
+		if err != nil {
+			writeError(w, incidentStatus(err), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, inc)
+	}
+}
+
+// incidentStatus is statusOf plus the errors of incident edits.
+func incidentStatus(err error) int {
+	if errors.Is(err, incidents.ErrInvalid) {
+		return http.StatusBadRequest
+	}
+	return statusOf(err)
+}

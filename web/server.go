@@ -37,6 +37,8 @@ type Incidents interface {
 	Get(ctx context.Context, id int64) (*incidents.Incident, error)
 	Ack(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)
 	Resolve(ctx context.Context, id int64, by incidents.Actor) (*incidents.Incident, error)
+	// The rest (timeline, edits, postmortems, the ack hooks): web/incidents.go.
+	IncidentWork
 }
 
 // Options wire the server to the rest of Klaxon.
@@ -109,6 +111,9 @@ func New(opts Options) *Server {
 	r.Post("/-/reload", s.reload)
 	r.Put("/-/reload", s.reload)
 	r.Handle("/metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{Registry: opts.Registerer}))
+	// Go's profiler, as Alertmanager and Prometheus serve it, so that
+	// performance problems can be looked at on a running server.
+	r.Mount("/debug", middleware.Profiler())
 
 	r.Post("/api/v2/alerts", s.postAlertsV2)
 	r.Post("/hooks/alertmanager", s.postAlertmanagerWebhook)
@@ -123,7 +128,9 @@ func New(opts Options) *Server {
 		r.Get("/{id}", s.getIncident)
 		r.Post("/{id}/ack", s.ackIncident)
 		r.Post("/{id}/resolve", s.resolveIncident)
+		s.incidentWorkRoutes(r)
 	})
+	s.ackHookRoutes(r)
 	if opts.OnCall != nil {
 		s.onCallRoutes(r)
 	}

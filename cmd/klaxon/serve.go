@@ -18,7 +18,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
-	"github.com/jonboulle/clockwork"
 	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,6 +48,7 @@ type serveCmd struct {
 	routePrefix  *string
 	maxBody      *units.Base2Bytes
 	notifyLease  *time.Duration
+	clockOffset  *string
 	cluster      map[string]*string
 	clusterPeers *[]string
 	log          *promslog.Config
@@ -77,6 +77,8 @@ func newServeCmd(app *kingpin.Application) *serveCmd {
 	c.routePrefix = c.cmd.Flag("web.route-prefix", "Prefix for all HTTP paths. Defaults to the path of --web.external-url.").String()
 	c.notifyLease = c.cmd.Flag("notifier.lease", "How long a notification being sent belongs to its replica; after a crash it is sent again once this passed.").
 		Hidden().Default("1m").Duration()
+	c.clockOffset = c.cmd.Flag("debug.clock-offset-file", "Test only: a file holding a duration (e.g. 5m30s) added to the clock; scenario tests move time forward by rewriting it.").
+		Hidden().String()
 	c.maxBody = c.cmd.Flag("web.max-request-body-size", "Largest accepted request body; larger ones get HTTP 413.").
 		Default("16MiB").Bytes()
 	for _, name := range clusterFlags {
@@ -135,14 +137,19 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector("klaxon"))
-	clock := clockwork.NewRealClock()
+	clock, err := c.clock()
+	if err != nil {
+		return err
+	}
 
 	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{
 		DB: db, Clock: clock, Logger: logger.With("component", "notifiers"), Registerer: reg, ExternalURL: extURL,
 		Build: receiver.Build, OnResult: incidents.RecordDelivery, Lease: *c.notifyLease,
 	})
+	oc := oncall.New(oncall.Options{DB: db, Clock: clock, Logger: logger.With("component", "oncall")})
 	inc := incidents.New(incidents.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,
+		OnCall: oc,
 	})
 	rt := router.New(router.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc, AfterCommit: outbox.Poke,
@@ -150,7 +157,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 
 	rl := &reloader{file: *c.configFile, logger: logger, outbox: outbox, incidents: inc, router: rt, reg: reg}
 	rl.rules = rules.New(rules.Options{DB: db, Clock: clock, Logger: logger.With("component", "rules"), Registerer: reg, Router: rt})
-	rl.oncall = oncall.New(oncall.Options{DB: db, Clock: clock, Logger: logger.With("component", "oncall")})
+	rl.oncall = oc
 	if err := rl.apply(ctx, cfg); err != nil {
 		return err
 	}
@@ -188,6 +195,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	wg.Go(func() { rt.Run(workCtx) })
 	wg.Go(func() { outbox.Run(workCtx) })
 	wg.Go(func() { rl.rules.Run(workCtx) })
+	wg.Go(func() { inc.Run(workCtx) })
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -285,7 +293,9 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
 	if err := r.incidents.ApplyConfig(cfg); err != nil {
 		return err
 	}
-	if err := r.outbox.ApplyConfig(cfg); err != nil {
+	// Users' contact methods become receivers, so that escalation pages
+	// people through the outbox.
+	if err := r.outbox.ApplyConfig(incidents.WithContactReceivers(cfg)); err != nil {
 		return err
 	}
 	if err := r.router.ApplyConfig(ctx, cfg.Alertmanager); err != nil {

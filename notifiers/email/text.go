@@ -50,6 +50,9 @@ func defaultText(ext *url.URL, m *notifiers.Message, data *template.Data) string
 	}
 	links := notifiers.LinksFor(ext, m)
 	b.WriteString("\n")
+	if m.AckURL != "" && m.Ack == nil && len(firing) > 0 {
+		fmt.Fprintf(&b, "Acknowledge: %s\n", m.AckURL)
+	}
 	if links.Incident != "" {
 		fmt.Fprintf(&b, "Incident: %s\n", links.Incident)
 	}
