@@ -47,6 +47,10 @@ type Incidents struct {
 	// TitleTemplate is an Alertmanager template (same data as notification
 	// templates) that titles a new incident.
 	TitleTemplate string `yaml:"title_template"`
+	// SeverityTemplate and ServiceTemplate, with the same data, give a new
+	// incident its severity and service; an empty result leaves it empty.
+	SeverityTemplate string `yaml:"severity_template"`
+	ServiceTemplate  string `yaml:"service_template"`
 	// Work is the rest (re-open window, ack timeout, escalation, hook
 	// secrets, link templates; config/incidents.go); nil means defaults.
 	Work *IncidentWork `yaml:"-"`
@@ -56,6 +60,9 @@ type Incidents struct {
 var DefaultIncidents = Incidents{
 	TitleTemplate: `{{ if .CommonLabels.alertname }}{{ .CommonLabels.alertname }}{{ else }}{{ .GroupLabels.SortedPairs.Values | join " " }}{{ end }}` +
 		`{{ with .CommonAnnotations.summary }}: {{ . }}{{ end }}`,
+	SeverityTemplate: `{{ .CommonLabels.severity }}`,
+	ServiceTemplate: `{{ with .CommonLabels.service }}{{ . }}{{ else }}{{ with .CommonLabels.job }}{{ . }}{{ else }}` +
+		`{{ .CommonLabels.app }}{{ end }}{{ end }}`,
 }
 
 // klaxonKeys are the top-level keys that Klaxon reads itself; every other key
@@ -109,12 +116,21 @@ func Load(content []byte, dir string) (*Config, error) {
 	}
 	cfg := &Config{Alertmanager: am, Incidents: DefaultIncidents, Original: string(content)}
 	if own.Incidents != nil {
-		if own.Incidents.TitleTemplate != "" {
-			cfg.Incidents.TitleTemplate = own.Incidents.TitleTemplate
+		for _, k := range []struct{ own, dst *string }{
+			{&own.Incidents.TitleTemplate, &cfg.Incidents.TitleTemplate},
+			{&own.Incidents.SeverityTemplate, &cfg.Incidents.SeverityTemplate},
+			{&own.Incidents.ServiceTemplate, &cfg.Incidents.ServiceTemplate},
+		} {
+			if *k.own != "" {
+				*k.dst = *k.own
+			}
 		}
 		if err := cfg.applyIncidentWork(&own.Incidents.IncidentWork, dir); err != nil {
 			return nil, err
 		}
+	}
+	if err := cfg.Incidents.check(am.Templates); err != nil {
+		return nil, err
 	}
 	if err := loadOnCall(cfg, &own.onCallKeys, ownText); err != nil {
 		return nil, err

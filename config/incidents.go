@@ -2,11 +2,14 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	texttemplate "text/template"
 	"time"
 
+	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 )
 
@@ -123,6 +126,35 @@ func (c *Config) applyIncidentWork(w *IncidentWork, dir string) error {
 		*s.val = strings.TrimSpace(string(b))
 	}
 	c.Incidents.Work = w
+	return nil
+}
+
+// check parses and test-runs the incident templates, with the
+// configuration's template files, as notification templates are. If the
+// files themselves do not load, that is reported where they are used
+// (when the configuration is applied), and the incident templates are
+// only parsed here.
+func (i *Incidents) check(files []string) error {
+	keys := []struct{ key, text string }{
+		{"title_template", i.TitleTemplate},
+		{"severity_template", i.SeverityTemplate},
+		{"service_template", i.ServiceTemplate},
+	}
+	tmpl, err := template.FromGlobs(files)
+	if err != nil {
+		for _, k := range keys {
+			if _, err := texttemplate.New(k.key).Funcs(texttemplate.FuncMap(template.DefaultFuncs)).Parse(k.text); err != nil {
+				return fmt.Errorf("incidents.%s: %w", k.key, err)
+			}
+		}
+		return nil
+	}
+	tmpl.ExternalURL = &url.URL{}
+	for _, k := range keys {
+		if _, err := tmpl.ExecuteTextString(k.text, &template.Data{}); err != nil {
+			return fmt.Errorf("incidents.%s: %w", k.key, err)
+		}
+	}
 	return nil
 }
 

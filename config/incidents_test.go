@@ -58,3 +58,33 @@ func TestIncidentWorkErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestIncidentTemplates(t *testing.T) {
+	cfg, err := Load([]byte(incidentsBase+"  severity_template: '{{ .CommonLabels.priority }}'\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Incidents.SeverityTemplate != "{{ .CommonLabels.priority }}" || cfg.Incidents.ServiceTemplate != DefaultIncidents.ServiceTemplate {
+		t.Errorf("templates %+v", cfg.Incidents)
+	}
+	for _, key := range []string{"title_template", "severity_template", "service_template"} {
+		p := write(t, incidentsBase+"  "+key+": '{{ .CommonLabels.x '\n")
+		_, err := LoadFile(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "incidents."+key+":") {
+			t.Errorf("%s: err = %v, want the file and the key", key, err)
+		}
+	}
+	// Template files that do not load are reported when applied; the
+	// incident templates are still parsed.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.tmpl"), []byte(`{{ define "x" }}{{ .Oops`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load([]byte("templates: [bad.tmpl]\n"+incidentsBase+"  service_template: '{{ .CommonLabels.team }}'\n"), dir); err != nil {
+		t.Errorf("broken template file: %v, want it left to apply", err)
+	}
+	_, err = Load([]byte("templates: [bad.tmpl]\n"+incidentsBase+"  service_template: '{{ nosuchfunc }}'\n"), dir)
+	if err == nil || !strings.Contains(err.Error(), "incidents.service_template:") {
+		t.Errorf("bad service_template beside a broken file: %v", err)
+	}
+}

@@ -181,7 +181,7 @@ func TestCLI(t *testing.T) {
 	onEachStore(t, func(t *testing.T, store string) {
 		e := newEnv(t, store)
 		k := e.start()
-		k.postAlerts(t, firing("alertname", "CLIAlert", "instance", "cli-1"))
+		k.postAlerts(t, firing("alertname", "CLIAlert", "instance", "cli-1", "service", "checkout"))
 		e.hook.waitCount(t, 1)
 		id := strconv.FormatInt(k.onlyIncident(t).ID, 10)
 
@@ -192,8 +192,24 @@ func TestCLI(t *testing.T) {
 		}
 		var listed []incidents.Incident
 		list = e.cli(t, "incidents", "list", "--klaxon.url", k.URL, "-o", "json")
-		if err := json.Unmarshal([]byte(list.stdout), &listed); err != nil || len(listed) != 1 || listed[0].Title != "CLIAlert" {
-			t.Fatalf("incidents list -o json: want the one incident (%v), got %s", err, list)
+		if err := json.Unmarshal([]byte(list.stdout), &listed); err != nil || len(listed) != 1 || listed[0].Title != "CLIAlert" ||
+			listed[0].Service != "checkout" {
+			t.Fatalf("incidents list -o json: want the one incident, of service checkout (%v), got %s", err, list)
+		}
+		for _, c := range []struct {
+			flags []string
+			want  int
+		}{
+			{[]string{"--service", "checkout", "--status", "triggered"}, 1},
+			{[]string{"--service", "billing"}, 0},
+			{[]string{"--assignee", "carol"}, 0},
+		} {
+			args := append([]string{"incidents", "list", "--klaxon.url", k.URL, "-o", "json"}, c.flags...)
+			out := e.cli(t, args...)
+			var got []incidents.Incident
+			if err := json.Unmarshal([]byte(out.stdout), &got); err != nil || len(got) != c.want {
+				t.Fatalf("incidents list %v: want %d incidents (%v), got %s", c.flags, c.want, err, out)
+			}
 		}
 
 		ack := e.cli(t, "incidents", "ack", id, "--klaxon.url", k.URL, "--by", "bob")
@@ -203,6 +219,13 @@ func TestCLI(t *testing.T) {
 		}
 		if acked := events(inc, "acknowledged"); len(acked) != 1 || acked[0].Actor.Via != "cli" {
 			t.Fatalf("want one acknowledgement via cli on the timeline, got %s", asJSON(inc.Timeline))
+		}
+
+		unack := e.cli(t, "incidents", "unack", id, "--klaxon.url", k.URL, "--by", "bob")
+		inc = k.incident(t, listed[0].ID)
+		if unacked := events(inc, "unacknowledged"); unack.code != 0 || inc.Status != incidents.Triggered || len(unacked) != 1 ||
+			unacked[0].Actor != (incidents.Actor{Name: "bob", Via: "cli"}) {
+			t.Fatalf("incidents unack: want exit 0 and the incident triggered again by bob via cli, got %s\nincident: %s", unack, asJSON(inc))
 		}
 
 		unknown := e.cli(t, "incidents", "ack", "987654", "--klaxon.url", k.URL)

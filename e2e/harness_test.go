@@ -433,7 +433,7 @@ func apiContext(t *testing.T) context.Context {
 
 func (k *klaxon) incidents(t *testing.T) []*incidents.Incident {
 	t.Helper()
-	list, err := k.API.ListIncidents(apiContext(t), "")
+	list, err := k.API.ListIncidents(apiContext(t), client.IncidentFilter{})
 	if err != nil {
 		t.Fatalf("list incidents: %v", err)
 	}

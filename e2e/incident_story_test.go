@@ -200,3 +200,28 @@ func TestIncidentPagerDutyWebhookAndReopen(t *testing.T) {
 		}
 	})
 }
+
+// Carol joins through the API, with no reload, and takes an override on
+// the file's schedule "day": step 1 emails her beside alice.
+func TestIncidentPagesAUserCreatedThroughTheAPI(t *testing.T) {
+	onEachStore(t, func(t *testing.T, store string) {
+		_, p, _, k := startIncidents(t, store)
+		if code, body := k.post(t, "/api/v1/users", `{"name": "carol", "contactMethods": [{"type": "email", "to": "carol@example.com"}]}`); code != http.StatusCreated {
+			t.Fatalf("create carol: %d %s", code, body)
+		}
+		now := time.Now().UTC()
+		override := fmt.Sprintf(`{"start": %q, "end": %q, "add": "carol"}`,
+			now.Add(-time.Hour).Format(time.RFC3339), now.Add(24*time.Hour).Format(time.RFC3339))
+		if code, body := k.post(t, "/api/v1/schedules/day/overrides", override); code != http.StatusCreated {
+			t.Fatalf("override: %d %s", code, body)
+		}
+		k.postAlerts(t, diskFull)
+		waitFor(t, "step 1: alice's and carol's mails", func() bool {
+			return len(p.mailsTo(t, "alice@example.com")) == 1 && len(p.mailsTo(t, "carol@example.com")) == 1
+		})
+		ackToken(t, p.mailsTo(t, "carol@example.com")[0])
+		if got := kinds(k.onlyIncident(t)); slices.Contains(got, "page_failed") {
+			t.Errorf("timeline %v has a failed page", got)
+		}
+	})
+}

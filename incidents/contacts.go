@@ -2,7 +2,10 @@ package incidents
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"net/url"
+	"strings"
 
 	amconfig "github.com/prometheus/alertmanager/config"
 	amcommoncfg "github.com/prometheus/alertmanager/config/common"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents/oncall"
+	"github.com/klaxon-dev/klaxon/notifiers"
 )
 
 // WithContactReceivers returns cfg with one more receiver per contact
@@ -20,50 +24,88 @@ import (
 // with retries. Email uses the global SMTP settings, Slack a direct
 // message through the first slack_config that has a bot token. A contact
 // that cannot be delivered this way is left out, and paging it is put on
-// the incident's timeline as failed.
+// the incident's timeline as failed. Users created through the API are
+// paged through ContactResolver instead.
 func WithContactReceivers(cfg *config.Config) *config.Config {
 	if len(cfg.OnCall.Users) == 0 {
 		return cfg
 	}
 	am := *cfg.Alertmanager
 	am.Receivers = append([]amconfig.Receiver(nil), cfg.Alertmanager.Receivers...)
-	slackTmpl := slackWithToken(cfg.Alertmanager)
 	for _, u := range cfg.OnCall.Users {
 		for _, c := range u.Contacts {
-			rc := amconfig.Receiver{Name: ContactReceiver(u.Name, c)}
-			switch c.Type {
-			case oncall.Email:
-				ec := emailTo(cfg.Alertmanager.Global, c.To)
-				if ec == nil {
-					continue
-				}
-				rc.EmailConfigs = append(rc.EmailConfigs, ec)
-			case oncall.Slack:
-				if slackTmpl == nil {
-					continue
-				}
-				sc := *slackTmpl
-				sc.Channel = c.To
-				rc.SlackConfigs = append(rc.SlackConfigs, &sc)
-			case oncall.Webhook:
-				u, err := url.Parse(c.To)
-				if err != nil {
-					continue
-				}
-				rc.WebhookConfigs = append(rc.WebhookConfigs, &amwebhook.WebhookConfig{
-					NotifierConfig: amcommoncfg.NotifierConfig{VSendResolved: true},
-					HTTPConfig:     cfg.Alertmanager.Global.HTTPConfig,
-					URL:            amcommoncfg.SecretTemplateURL(u.String()),
-				})
-			default:
-				continue
+			if rc := contactReceiver(cfg, u.Name, c); rc != nil {
+				am.Receivers = append(am.Receivers, *rc)
 			}
-			am.Receivers = append(am.Receivers, rc)
 		}
 	}
 	c := *cfg
 	c.Alertmanager = &am
 	return &c
+}
+
+// ContactResolver returns the outbox's resolver (notifiers.OutboxOptions
+// Resolve) of the receivers named by ContactReceiver, for users the file
+// does not define: it reads the user when a page is queued or sent, so a
+// user created or changed through the API is paged at once, on every
+// replica, and a contact method removed since is not.
+func ContactResolver(oc OnCall) notifiers.ResolveFunc {
+	return func(ctx context.Context, cfg *config.Config, name string) (*amconfig.Receiver, error) {
+		rest, ok := strings.CutPrefix(name, contactPrefix)
+		if !ok {
+			return nil, nil
+		}
+		// User names have no ':' (oncall.ValidateUser).
+		user, _, _ := strings.Cut(rest, ":")
+		u, err := oc.User(ctx, user)
+		if errors.Is(err, oncall.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range u.Contacts {
+			if ContactReceiver(u.Name, c) == name {
+				return contactReceiver(cfg, u.Name, c), nil
+			}
+		}
+		return nil, nil
+	}
+}
+
+// contactReceiver is the receiver that delivers to one contact method of
+// a user, or nil if cfg gives no way to (see WithContactReceivers).
+func contactReceiver(cfg *config.Config, user string, c oncall.ContactMethod) *amconfig.Receiver {
+	rc := &amconfig.Receiver{Name: ContactReceiver(user, c)}
+	switch c.Type {
+	case oncall.Email:
+		ec := emailTo(cfg.Alertmanager.Global, c.To)
+		if ec == nil {
+			return nil
+		}
+		rc.EmailConfigs = append(rc.EmailConfigs, ec)
+	case oncall.Slack:
+		slackTmpl := slackWithToken(cfg.Alertmanager)
+		if slackTmpl == nil {
+			return nil
+		}
+		sc := *slackTmpl
+		sc.Channel = c.To
+		rc.SlackConfigs = append(rc.SlackConfigs, &sc)
+	case oncall.Webhook:
+		u, err := url.Parse(c.To)
+		if err != nil {
+			return nil
+		}
+		rc.WebhookConfigs = append(rc.WebhookConfigs, &amwebhook.WebhookConfig{
+			NotifierConfig: amcommoncfg.NotifierConfig{VSendResolved: true},
+			HTTPConfig:     cfg.Alertmanager.Global.HTTPConfig,
+			URL:            amcommoncfg.SecretTemplateURL(u.String()),
+		})
+	default:
+		return nil
+	}
+	return rc
 }
 
 // emailTo is an email_config to addr with the global SMTP settings, as

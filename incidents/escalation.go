@@ -197,8 +197,9 @@ func (s *Service) pageTargets(ctx context.Context, tx *storage.Tx, inc *Incident
 }
 
 // pageUser notifies u through each of their contact methods. A contact
-// the outbox has no receiver for (see WithContactReceivers) is put on the
-// timeline as a failed page; the others are still paged.
+// the outbox has no receiver for (see WithContactReceivers and
+// ContactResolver) is put on the timeline as a failed page; the others are
+// still paged.
 func (s *Service) pageUser(ctx context.Context, tx *storage.Tx, inc *Incident, u oncall.User, m *notifiers.Message, now time.Time) ([]string, error) {
 	var paged []string
 	for _, c := range u.Contacts {
@@ -207,7 +208,7 @@ func (s *Service) pageUser(ctx context.Context, tx *storage.Tx, inc *Incident, u
 		s.withAckURL(&cm, u.Name)
 		err := s.outbox.Enqueue(ctx, tx, &cm)
 		if errors.Is(err, notifiers.ErrUnknownReceiver) {
-			msg := fmt.Sprintf("%s via %s: no way to deliver it (only users of the configuration file can be paged, and email needs the global SMTP settings)", u.Name, c.Type)
+			msg := fmt.Sprintf("%s via %s: no way to deliver it (email needs the global SMTP settings, Slack a slack_config with a bot token; or the contact method was removed)", u.Name, c.Type)
 			if err := addEvent(ctx, tx, inc.ID, now, "page_failed", escalator, msg); err != nil {
 				return nil, err
 			}
@@ -225,8 +226,10 @@ func (s *Service) pageUser(ctx context.Context, tx *storage.Tx, inc *Incident, u
 }
 
 // ContactReceiver names the receiver that delivers to one contact method
-// of a user; cmd/klaxon builds these receivers from the users (see
-// ContactReceivers).
+// of a user; WithContactReceivers builds these receivers for the users of
+// the file, ContactResolver for the others.
 func ContactReceiver(user string, c oncall.ContactMethod) string {
-	return "klaxon-user:" + user + ":" + string(c.Type) + ":" + c.To
+	return contactPrefix + user + ":" + string(c.Type) + ":" + c.To
 }
+
+const contactPrefix = "klaxon-user:"

@@ -4,11 +4,13 @@
 package incidents
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -83,9 +85,11 @@ type Service struct {
 	resolvd *prometheus.CounterVec
 }
 
+// titler renders a new incident's title, severity and service from its
+// group, with the configured templates.
 type titler struct {
-	tmpl *template.Template
-	text string
+	tmpl                     *template.Template
+	title, severity, service string
 }
 
 // New returns a service; call ApplyConfig before use.
@@ -126,14 +130,20 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 	if s.extURL != nil {
 		tmpl.ExternalURL = s.extURL
 	}
-	if _, err := tmpl.ExecuteTextString(cfg.Incidents.TitleTemplate, &template.Data{}); err != nil {
-		return fmt.Errorf("incidents.title_template: %w", err)
+	t := &titler{tmpl: tmpl, title: cfg.Incidents.TitleTemplate,
+		severity: cfg.Incidents.SeverityTemplate, service: cfg.Incidents.ServiceTemplate}
+	for _, k := range []struct{ key, text string }{
+		{"title_template", t.title}, {"severity_template", t.severity}, {"service_template", t.service},
+	} {
+		if _, err := tmpl.ExecuteTextString(k.text, &template.Data{}); err != nil {
+			return fmt.Errorf("incidents.%s: %w", k.key, err)
+		}
 	}
 	w, err := newWork(cfg)
 	if err != nil {
 		return err
 	}
-	s.title.Store(&titler{tmpl: tmpl, text: cfg.Incidents.TitleTemplate})
+	s.title.Store(t)
 	s.work.Store(w)
 	return nil
 }
@@ -206,18 +216,10 @@ func (s *Service) message(incidentID int64, n *router.Notification) *notifiers.M
 }
 
 func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification) (*Incident, error) {
-	t := s.title.Load()
-	data := t.tmpl.Data(n.Receiver, n.GroupLabels, nil, string(n.Reason), n.Alerts...)
-	title, err := t.tmpl.ExecuteTextString(t.text, data)
-	if err != nil || title == "" {
-		// A template that fails on this group's data must not lose the
-		// incident; the group key still says what it is.
-		s.logger.Warn("Incident title template failed", "group", n.GroupKey, "err", err)
-		title = n.GroupKey
-	}
+	title, severity, service := s.title.Load().render(s.logger, n)
 	inc := &Incident{
 		GroupID: n.GroupID, GroupKey: n.GroupKey, Receiver: n.Receiver, Title: title,
-		Status: Triggered, Severity: data.CommonLabels["severity"], Labels: n.GroupLabels,
+		Status: Triggered, Severity: severity, Service: service, Labels: n.GroupLabels,
 		OpenedAt: n.At, UpdatedAt: n.At,
 	}
 	if err := insertIncident(ctx, tx, inc); err != nil {
@@ -229,6 +231,31 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 		return nil, err
 	}
 	return inc, nil
+}
+
+// render runs the templates on n's data. A template that fails on this
+// group's data must not lose the incident: the title falls back to the
+// group key, which still says what it is, severity and service to the
+// common labels of the defaults, and a warning is logged.
+func (t *titler) render(logger *slog.Logger, n *router.Notification) (title, severity, service string) {
+	data := t.tmpl.Data(n.Receiver, n.GroupLabels, nil, string(n.Reason), n.Alerts...)
+	run := func(key, text string, fallback func() string) string {
+		out, err := t.tmpl.ExecuteTextString(text, data)
+		if err != nil {
+			logger.Warn("Incident template failed; using the fallback", "template", key, "group", n.GroupKey, "err", err)
+			return fallback()
+		}
+		return strings.TrimSpace(out)
+	}
+	title = run("title_template", t.title, func() string { return "" })
+	if title == "" {
+		title = n.GroupKey
+	}
+	severity = run("severity_template", t.severity, func() string { return data.CommonLabels["severity"] })
+	service = run("service_template", t.service, func() string {
+		return cmp.Or(data.CommonLabels["service"], data.CommonLabels["job"], data.CommonLabels["app"])
+	})
+	return title, severity, service
 }
 
 // Ack acknowledges an incident. It is the one function every channel (API,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -23,6 +24,7 @@ type Incident struct {
 	Title      string         `json:"title"`
 	Status     Status         `json:"status"`
 	Severity   string         `json:"severity,omitempty"`
+	Service    string         `json:"service,omitempty"`
 	Assignee   string         `json:"assignee,omitempty"`
 	Labels     model.LabelSet `json:"labels"`
 	OpenedAt   time.Time      `json:"openedAt"`
@@ -58,7 +60,7 @@ type Event struct {
 }
 
 const incidentColumns = `id, group_id, group_key, receiver, title, status, severity, labels, opened_at, updated_at,
-	acked_at, acked_by, acked_via, resolved_at, resolved_by, resolved_via, assignee`
+	acked_at, acked_by, acked_via, resolved_at, resolved_by, resolved_via, assignee, service`
 
 func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
 	var (
@@ -68,7 +70,7 @@ func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
 		ackBy, ackVia, resBy, resVia     string
 	)
 	err := row.Scan(&inc.ID, &inc.GroupID, &inc.GroupKey, &inc.Receiver, &inc.Title, &inc.Status, &inc.Severity,
-		&labels, &opened, &updated, &acked, &ackBy, &ackVia, &resolved, &resBy, &resVia, &inc.Assignee)
+		&labels, &opened, &updated, &acked, &ackBy, &ackVia, &resolved, &resBy, &resVia, &inc.Assignee, &inc.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +94,9 @@ func insertIncident(ctx context.Context, tx *storage.Tx, inc *Incident) error {
 	if err != nil {
 		return err
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO incidents (group_id, group_key, receiver, title, status, severity, labels, opened_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		inc.GroupID, inc.GroupKey, inc.Receiver, inc.Title, inc.Status, inc.Severity, string(labels),
+	err = tx.QueryRow(ctx, `INSERT INTO incidents (group_id, group_key, receiver, title, status, severity, service, labels, opened_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		inc.GroupID, inc.GroupKey, inc.Receiver, inc.Title, inc.Status, inc.Severity, inc.Service, string(labels),
 		storage.Millis(inc.OpenedAt), storage.Millis(inc.UpdatedAt)).Scan(&inc.ID)
 	if err != nil {
 		return fmt.Errorf("insert incident: %w", err)
@@ -198,10 +200,13 @@ func (s *Service) recordAlerts(ctx context.Context, tx *storage.Tx, id int64, n 
 	return err
 }
 
-// Filter selects incidents for List.
+// Filter selects incidents for List; each field set must match exactly.
 type Filter struct {
-	Status Status // empty: all
-	Limit  int    // 0: 100
+	Status   Status // empty: all
+	Severity string // empty: any
+	Service  string // empty: any
+	Assignee string // empty: any
+	Limit    int    // 0: 100
 }
 
 // List returns incidents, newest first.
@@ -210,10 +215,20 @@ func (s *Service) List(ctx context.Context, f Filter) ([]*Incident, error) {
 		f.Limit = 100
 	}
 	q := `SELECT ` + incidentColumns + ` FROM incidents`
-	args := []any{}
-	if f.Status != "" {
-		q += ` WHERE status = ?`
-		args = append(args, f.Status)
+	var (
+		where []string
+		args  []any
+	)
+	for _, c := range []struct{ column, value string }{
+		{"status", string(f.Status)}, {"severity", f.Severity}, {"service", f.Service}, {"assignee", f.Assignee},
+	} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit)

@@ -64,6 +64,9 @@ type OutboxOptions struct {
 	Build BuildFunc
 	// ExternalURL is Klaxon's own URL as templates see it (.ExternalURL).
 	ExternalURL *url.URL
+	// Resolve, if set, finds receivers the applied configuration does not
+	// name (see ResolveFunc).
+	Resolve ResolveFunc
 	// Workers bounds the sends in flight; default 4.
 	Workers int
 	// MaxPerReceiver bounds the sends in flight to one receiver, so that a
@@ -108,6 +111,7 @@ type Outbox struct {
 	clock       clockwork.Clock
 	logger      *slog.Logger
 	build       BuildFunc
+	resolve     ResolveFunc
 	externalURL *url.URL
 	workers     int
 	perReceiver int
@@ -124,29 +128,21 @@ type Outbox struct {
 }
 
 // world is the integrations of one applied configuration, replaced whole
-// on reload.
+// on reload, and of the receivers resolved under it (resolve.go).
 type world struct {
 	receivers map[string][]Integration
-}
+	cfg       *config.Config
+	tmpl      *template.Template
 
-// integration finds the integration a row was written for.
-func (w *world) integration(receiver, name string, idx int) (Integration, bool) {
-	if w == nil {
-		return Integration{}, false
-	}
-	for _, in := range w.receivers[receiver] {
-		if in.Name == name && in.Index == idx {
-			return in, true
-		}
-	}
-	return Integration{}, false
+	mu       sync.Mutex
+	resolved map[string][]Integration
 }
 
 // NewOutbox returns an outbox with no integrations; call ApplyConfig before
 // Enqueue.
 func NewOutbox(opts OutboxOptions) *Outbox {
 	o := &Outbox{
-		db: opts.DB, clock: opts.Clock, logger: opts.Logger, build: opts.Build,
+		db: opts.DB, clock: opts.Clock, logger: opts.Logger, build: opts.Build, resolve: opts.Resolve,
 		externalURL: opts.ExternalURL, workers: opts.Workers, perReceiver: opts.MaxPerReceiver, lease: opts.Lease,
 		sendTimeout: opts.SendTimeout, onResult: opts.OnResult,
 		metrics: newMetrics(opts.Registerer),
@@ -190,7 +186,8 @@ func (o *Outbox) ApplyConfig(cfg *config.Config) error {
 		return fmt.Errorf("load notification templates: %w", err)
 	}
 	tmpl.ExternalURL = o.externalURL
-	w := &world{receivers: make(map[string][]Integration, len(cfg.Alertmanager.Receivers))}
+	w := &world{receivers: make(map[string][]Integration, len(cfg.Alertmanager.Receivers)), cfg: cfg, tmpl: tmpl,
+		resolved: map[string][]Integration{}}
 	for i := range cfg.Alertmanager.Receivers {
 		rc := &cfg.Alertmanager.Receivers[i]
 		integrations, err := o.build(rc, tmpl, o.logger.With("receiver", rc.Name))
@@ -213,7 +210,10 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 	if w == nil {
 		return errors.New("enqueue notification: no notifier configuration applied")
 	}
-	integrations, ok := w.receivers[m.Receiver]
+	integrations, ok, err := o.integrations(ctx, w, m.Receiver, true)
+	if err != nil {
+		return fmt.Errorf("enqueue notification: %w", err)
+	}
 	if !ok {
 		// An error, not a silent drop: the caller retries its flush, by which
 		// time a reload in progress has reached the outbox too.

@@ -217,7 +217,10 @@ func (o *Outbox) attempt(ctx context.Context, r row) (outcome string, m *Message
 	if err != nil {
 		return OutcomeFailed, nil, fmt.Errorf("decode outbox payload: %w", err)
 	}
-	in, ok := o.world.Load().integration(r.receiver, r.integration, r.idx)
+	in, ok, err := o.integration(ctx, r.receiver, r.integration, r.idx)
+	if err != nil {
+		return OutcomeRetry, m, err
+	}
 	if !ok {
 		return OutcomeFailed, m, fmt.Errorf("receiver %q has no %s integration #%d in the current configuration (removed by a reload?)",
 			r.receiver, r.integration, r.idx)

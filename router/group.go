@@ -140,3 +140,24 @@ func (s schedule) peek() *group {
 	}
 	return s[0]
 }
+
+// upsert writes a group formed again after a flush dropped it: unlike
+// insert, it replaces the timers of a row that the flush's clean-up has not
+// deleted yet (that clean-up deletes only the row with the old creation
+// time).
+func (g *group) upsert(ctx context.Context, tx *storage.Tx) error {
+	lbl, err := marshalLabels(g.labels)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO alert_groups (id, route_id, group_key, receiver, labels, created_at, next_flush_at, flushed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id, created_at = excluded.created_at,
+			next_flush_at = excluded.next_flush_at, flushed = excluded.flushed`,
+		g.id, g.route.ID(), g.key, g.opts.Receiver, lbl,
+		storage.Millis(g.createdAt), storage.Millis(g.nextFlush), g.flushed)
+	if err != nil {
+		return fmt.Errorf("store group %s: %w", g.key, err)
+	}
+	return nil
+}

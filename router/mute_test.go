@@ -299,3 +299,27 @@ func silences(t *testing.T, r *Router) []*Silence {
 	}
 	return sils
 }
+
+// Flushes look for silences written by another replica at most every
+// silenceCheckInterval, and always see this process's own at once.
+func TestSilencesOfOwnAndOtherReplica(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		clock := clockwork.NewFakeClockAt(epoch)
+		h := start(t, db, clock, testConfig)
+		h.ingest(firing("X", "a", epoch))
+		h.advance(30*time.Second, 1) // the flush reads the silences
+
+		// Own silence, then an alert old enough to flush at once: the same
+		// instant as the last check, and still muted.
+		h.silence(&Silence{Matchers: matchers(t, `{alertname="Y"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "me", Comment: "own"})
+		h.ingest(firing("Y", "a", epoch), firing("Z", "a", clock.Now()))
+		h.advance(0, 1)
+
+		// Another replica silences Z; the flush 30s later sees it.
+		other := New(Options{DB: db, Clock: clock, Sink: &recorder{}})
+		if _, err := other.SetSilence(context.Background(), &Silence{Matchers: matchers(t, `{alertname="Z"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "other", Comment: "replica"}); err != nil {
+			t.Fatal(err)
+		}
+		h.advance(30*time.Second, 1)
+	})
+}

@@ -10,7 +10,6 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -92,6 +91,19 @@ type Router struct {
 	afterCommit func()
 	metrics     *metrics
 
+	// commitMu serializes writers of alerts and groups (the committer of
+	// each ingest batch, ApplyConfig, Load), so that r.mu is not held
+	// while a batch is written; queue holds the ingests waiting for the
+	// next batch.
+	commitMu sync.Mutex
+	qmu      sync.Mutex
+	queue    []*ingestReq
+	// lazy holds re-sent alerts whose only change was a later endsAt, not
+	// yet written (under r.mu); lazyTimer writes them lazyWriteDelay after
+	// the first of them, if no ingest batch wrote them before.
+	lazy      map[model.Fingerprint]*alert.Alert
+	lazyTimer clockwork.Timer
+
 	mu     sync.Mutex
 	tree   *dispatch.Route
 	sendRs map[string]bool // receiver -> any integration sends resolved
@@ -102,6 +114,7 @@ type Router struct {
 	silences   map[string]*Silence
 	silenceIdx *silenceIndex
 	silVer     silenceVersion // of the table, when last read
+	silChecked time.Time      // when a flush last compared silVer; zero after a silence write
 	inhibit    *inhibitor
 	intervals  *timeinterval.Intervener
 	sched      schedule
@@ -130,6 +143,7 @@ func New(opts Options) *Router {
 		afterCommit: opts.AfterCommit,
 		metrics:     newMetrics(opts.Registerer),
 		alerts:      map[model.Fingerprint]*alert.Alert{},
+		lazy:        map[model.Fingerprint]*alert.Alert{},
 		groups:      map[string]*group{},
 		nflog:       map[string]*nflogEntry{},
 		silences:    map[string]*Silence{},
@@ -149,6 +163,8 @@ func (r *Router) ApplyConfig(ctx context.Context, cfg *amconfig.Config) error {
 	for _, rc := range cfg.Receivers {
 		sendRs[rc.Name] = sendsResolved(rc)
 	}
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tree = tree
@@ -188,101 +204,11 @@ func sendsResolved(rc amconfig.Receiver) bool {
 	return false
 }
 
-// Ingest is the one entry point for alerts. The alerts must be valid
-// (alert.Validate); they are merged with what is stored as Alertmanager
-// merges them and are durable when Ingest returns nil.
-func (r *Router) Ingest(ctx context.Context, alerts []*alert.Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tree == nil {
-		return errors.New("router has no configuration")
-	}
-	merged := make([]*alert.Alert, 0, len(alerts))
-	seen := make(map[model.Fingerprint]int, len(alerts))
-	for _, a := range alerts {
-		fp := a.Fingerprint()
-		if old, ok := r.alerts[fp]; ok && overlaps(old, a) {
-			a = old.Merge(a)
-		}
-		// A batch may carry one alert twice; the later copy wins as if it
-		// had been posted after the first.
-		if i, ok := seen[fp]; ok {
-			merged[i] = merged[i].Merge(a)
-			continue
-		}
-		seen[fp] = len(merged)
-		merged = append(merged, a)
-	}
-	now := r.clock.Now()
-	var newGroups []*group
-	pending := map[string]*group{}
-	for _, a := range merged {
-		for _, rt := range r.tree.Match(a.Labels) {
-			id, key, labels := groupIdentity(rt, a.Labels)
-			if _, ok := r.groups[id]; ok {
-				continue
-			}
-			if _, ok := pending[id]; ok {
-				continue
-			}
-			g := newGroup(id, key, labels, rt, now)
-			pending[id] = g
-			newGroups = append(newGroups, g)
-		}
-	}
-	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
-		if err := storeAlerts(ctx, tx, merged); err != nil {
-			return err
-		}
-		for _, g := range newGroups {
-			if err := g.insert(ctx, tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store alerts: %w", err)
-	}
-	for _, g := range newGroups {
-		r.groups[g.id] = g
-	}
-	for _, a := range merged {
-		r.alerts[a.Fingerprint()] = a
-		r.inhibit.set(a)
-		r.placeLocked(a, now)
-		r.metrics.received(a, now)
-	}
-	return nil
-}
-
 // overlaps reports whether two versions of one alert describe the same
 // firing, which is when Alertmanager merges them instead of replacing.
 func overlaps(old, a *alert.Alert) bool {
 	return (a.EndsAt.After(old.StartsAt) && a.EndsAt.Before(old.EndsAt)) ||
 		(a.StartsAt.After(old.StartsAt) && a.StartsAt.Before(old.EndsAt))
-}
-
-// placeLocked puts a into every group its labels route to.
-func (r *Router) placeLocked(a *alert.Alert, now time.Time) {
-	for _, rt := range r.tree.Match(a.Labels) {
-		id, _, _ := groupIdentity(rt, a.Labels)
-		g := r.groups[id]
-		if g == nil {
-			continue
-		}
-		g.alerts[a.Fingerprint()] = a
-		// As Alertmanager does: an alert older than group_wait joining a
-		// group that has not flushed yet is not held back any longer.
-		if !g.flushed && a.StartsAt.Add(g.opts.GroupWait).Before(now) {
-			g.nextFlush = now
-		}
-		r.sched.push(g)
-		r.kick()
-	}
 }
 
 // regroupLocked routes every alert again after a configuration change.

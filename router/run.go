@@ -25,6 +25,8 @@ const retryAfterFailure = 5 * time.Second
 // Load restores alerts, groups and the notification log from the database.
 // Call it once, after ApplyConfig and before Run or Ingest.
 func (r *Router) Load(ctx context.Context) error {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
 	alerts, err := loadAlerts(ctx, r.db)
 	if err != nil {
 		return err
@@ -103,6 +105,9 @@ func (r *Router) Load(ctx context.Context) error {
 func (r *Router) Run(ctx context.Context) {
 	sem := make(chan struct{}, maxConcurrentFlushes)
 	defer r.flushing.Wait()
+	// Extensions of endsAt not yet written are written on the way out, so
+	// that only a crash can lose them.
+	defer r.writeLazy()
 	for {
 		r.mu.Lock()
 		now := r.clock.Now()
@@ -178,7 +183,7 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		copies = append(copies, &c)
 	}
 	sortAlerts(copies)
-	if err := r.syncSilencesLocked(ctx); err != nil {
+	if err := r.syncSilencesThrottledLocked(ctx, now); err != nil {
 		// Muting with the silences last read beats not notifying.
 		r.logger.Warn("Reading silences failed; using those last read", "err", err)
 	}
@@ -275,6 +280,7 @@ func (r *Router) settleLocked(g *group, originals []*alert.Alert, now time.Time,
 		delete(g.alerts, f)
 		if r.alerts[f] == a && !r.inAnyGroupLocked(a) {
 			delete(r.alerts, f)
+			delete(r.lazy, f)
 			r.inhibit.remove(a)
 			w.gone = append(w.gone, a)
 		}

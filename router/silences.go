@@ -162,6 +162,7 @@ func (r *Router) SetSilence(ctx context.Context, in *Silence) (string, error) {
 		r.putSilenceLocked(expired)
 	}
 	r.putSilenceLocked(&s)
+	r.silChecked = time.Time{} // the next flush reads the table again
 	return s.ID, nil
 }
 
@@ -199,6 +200,7 @@ func (r *Router) ExpireSilence(ctx context.Context, id string) error {
 		return err
 	}
 	r.putSilenceLocked(e)
+	r.silChecked = time.Time{} // the next flush reads the table again
 	return nil
 }
 

@@ -3,7 +3,14 @@ package router
 import (
 	"context"
 	"fmt"
+	"time"
 )
+
+// silenceCheckInterval is how often flushes look for silences changed by
+// other replicas. Flushes come in bursts (a thousand groups falling due
+// together); one check per burst is enough, and this process's own silence
+// writes reset the wait, so they apply to the very next flush.
+const silenceCheckInterval = 100 * time.Millisecond
 
 // silenceVersion summarises the silences table: replicas sharing one
 // database each keep the silences in memory, and compare this summary
@@ -37,5 +44,19 @@ func (r *Router) syncSilencesLocked(ctx context.Context) error {
 		r.putSilenceLocked(s)
 	}
 	r.silVer = v
+	return nil
+}
+
+// syncSilencesThrottledLocked is syncSilencesLocked for flushes: it checks
+// the table at most once per silenceCheckInterval of the router's clock,
+// and always after a silence write of this process.
+func (r *Router) syncSilencesThrottledLocked(ctx context.Context, now time.Time) error {
+	if !r.silChecked.IsZero() && now.Sub(r.silChecked) < silenceCheckInterval && now.Sub(r.silChecked) >= 0 {
+		return nil
+	}
+	if err := r.syncSilencesLocked(ctx); err != nil {
+		return err
+	}
+	r.silChecked = now
 	return nil
 }

@@ -69,11 +69,12 @@ func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert)
 }
 
 // deleteAlerts removes resolved alerts, each only in the version that was
-// resolved: a row that a later ingest rewrote (a newer updated_at) is a new
-// firing and stays.
+// resolved or an older one (a re-send whose endsAt extension was not yet
+// written leaves the row older than memory): a row that a later ingest
+// rewrote (a newer updated_at) is a new firing and stays.
 func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) error {
 	for _, a := range gone {
-		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at = ?`,
+		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at <= ?`,
 			a.Fingerprint().String(), storage.Millis(a.UpdatedAt)); err != nil {
 			return err
 		}

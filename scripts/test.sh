@@ -327,6 +327,12 @@ main() {
 	step "deploy manifests" bash scripts/check-deploy.sh
 
 	step "go test -fuzz (each target $FUZZTIME)" run_fuzz
+	# Every benchmark once: they keep compiling and working, and the ones
+	# that prove a capacity claim (rules/ BenchmarkTenThousandRules fails
+	# if a group overruns its interval) run on every change. Their numbers
+	# are for BENCHMARKS.md runs on a quiet machine, not for CI.
+	step "go test -bench . -benchtime 1x ./..." \
+		go test -count=1 -run '^$' -bench . -benchtime 1x -timeout "$GO_TEST_TIMEOUT" ./...
 
 	local race_pkgs=() d
 	for d in router notifiers storage; do

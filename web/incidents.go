@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -15,12 +16,26 @@ import (
 )
 
 func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
-	f := incidents.Filter{Status: incidents.Status(r.URL.Query().Get("status"))}
+	q := r.URL.Query()
+	f := incidents.Filter{Status: incidents.Status(q.Get("status")),
+		Severity: q.Get("severity"), Service: q.Get("service"), Assignee: q.Get("assignee")}
 	switch f.Status {
 	case "", incidents.Triggered, incidents.Acknowledged, incidents.Resolved:
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("status: unknown incident status %q (want triggered, acknowledged or resolved)", f.Status))
 		return
+	}
+	for _, p := range []string{"status", "severity", "service", "assignee", "limit"} {
+		if v := q[p]; len(v) > 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: given %d times, want it once", p, len(v)))
+			return
+		}
+	}
+	for _, p := range []struct{ name, value string }{{"severity", f.Severity}, {"service", f.Service}, {"assignee", f.Assignee}} {
+		if len(p.value) > 256 || strings.TrimSpace(p.value) != p.value {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: want a value of at most 256 characters without surrounding spaces, got %q", p.name, p.value))
+			return
+		}
 	}
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

@@ -142,11 +142,14 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		return err
 	}
 
+	oc := oncall.New(oncall.Options{DB: db, Clock: clock, Logger: logger.With("component", "oncall")})
 	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{
 		DB: db, Clock: clock, Logger: logger.With("component", "notifiers"), Registerer: reg, ExternalURL: extURL,
 		Build: receiver.Build, OnResult: incidents.RecordDelivery, Lease: *c.notifyLease,
+		// Users created through the API are paged through their contact
+		// methods as stored when the page is queued and sent.
+		Resolve: incidents.ContactResolver(oc),
 	})
-	oc := oncall.New(oncall.Options{DB: db, Clock: clock, Logger: logger.With("component", "oncall")})
 	inc := incidents.New(incidents.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,
 		OnCall: oc,
@@ -293,8 +296,8 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
 	if err := r.incidents.ApplyConfig(cfg); err != nil {
 		return err
 	}
-	// Users' contact methods become receivers, so that escalation pages
-	// people through the outbox.
+	// The file's users' contact methods become receivers, so that
+	// escalation pages people through the outbox (API users: Resolve).
 	if err := r.outbox.ApplyConfig(incidents.WithContactReceivers(cfg)); err != nil {
 		return err
 	}

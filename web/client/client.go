@@ -86,11 +86,22 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// ListIncidents lists incidents, optionally of one status.
-func (c *Client) ListIncidents(ctx context.Context, status string) ([]*incidents.Incident, error) {
+// IncidentFilter selects incidents; empty fields match any.
+type IncidentFilter struct {
+	Status, Severity, Service, Assignee string
+}
+
+// ListIncidents lists incidents, newest first, that match f.
+func (c *Client) ListIncidents(ctx context.Context, f IncidentFilter) ([]*incidents.Incident, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": f.Status, "severity": f.Severity, "service": f.Service, "assignee": f.Assignee} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
 	path := "/api/v1/incidents"
-	if status != "" {
-		path += "?status=" + url.QueryEscape(status)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var out []*incidents.Incident
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
@@ -106,6 +117,13 @@ func (c *Client) GetIncident(ctx context.Context, id int64) (*incidents.Incident
 func (c *Client) Ack(ctx context.Context, id int64, who, via string) (*incidents.Incident, error) {
 	var out incidents.Incident
 	return &out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/incidents/%d/ack", id), map[string]string{"by": who, "via": via}, &out)
+}
+
+// Unack takes an acknowledgement back: the incident is triggered again and
+// its escalation resumes.
+func (c *Client) Unack(ctx context.Context, id int64, who, via string) (*incidents.Incident, error) {
+	var out incidents.Incident
+	return &out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/incidents/%d/unack", id), map[string]string{"by": who, "via": via}, &out)
 }
 
 // Resolve resolves an incident by hand.

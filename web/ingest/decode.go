@@ -116,6 +116,16 @@ func decodePostable(probs *problems, where string, raw json.RawMessage) (*models
 		probs.addf("%s: expected object, got null", where)
 		return nil, false
 	}
+	// PostableAlert's own UnmarshalJSON decodes raw twice, once for each
+	// part of its allOf; one pass into the same fields gives the same
+	// alert. Any error goes through the original path, whose error is the
+	// one reported.
+	var flat postableFields
+	if json.Unmarshal(raw, &flat) == nil {
+		pa := &models.PostableAlert{Annotations: flat.Annotations, EndsAt: flat.EndsAt, StartsAt: flat.StartsAt}
+		pa.GeneratorURL, pa.Labels = flat.GeneratorURL, flat.Labels
+		return pa, true
+	}
 	newTarget := func() any { return new(models.PostableAlert) }
 	pa := new(models.PostableAlert)
 	if err := json.Unmarshal(raw, pa); err != nil {
@@ -123,6 +133,16 @@ func decodePostable(probs *problems, where string, raw json.RawMessage) (*models
 		return nil, false
 	}
 	return pa, true
+}
+
+// postableFields are the JSON members of models.PostableAlert (its own
+// and those of the embedded models.Alert), as its UnmarshalJSON reads them.
+type postableFields struct {
+	Annotations  models.LabelSet `json:"annotations,omitempty"`
+	EndsAt       strfmt.DateTime `json:"endsAt,omitempty"`
+	StartsAt     strfmt.DateTime `json:"startsAt,omitempty"`
+	GeneratorURL strfmt.URI      `json:"generatorURL,omitempty"`
+	Labels       models.LabelSet `json:"labels"`
 }
 
 // fromPostable mirrors OpenAPIAlertsToAlerts plus the defaulting in

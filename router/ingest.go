@@ -1,0 +1,320 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/alertmanager/dispatch"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-dev/klaxon/storage"
+)
+
+// ingestReq is one Ingest call waiting for the batch that commits it.
+type ingestReq struct {
+	alerts []*alert.Alert
+	done   chan struct{}
+	err    error
+}
+
+// Ingest is the one entry point for alerts. The alerts must be valid
+// (alert.Validate); they are merged with what is stored as Alertmanager
+// merges them and are durable when Ingest returns nil.
+//
+// Concurrent calls are committed together (group commit): each call queues
+// its alerts; whichever caller holds the commit lock takes every queued
+// call, merges them in the order they were queued as if ingested one after
+// the other, and writes them in one transaction. Every call of a batch gets
+// that transaction's result.
+func (r *Router) Ingest(ctx context.Context, alerts []*alert.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	req := &ingestReq{alerts: alerts, done: make(chan struct{})}
+	r.qmu.Lock()
+	r.queue = append(r.queue, req)
+	r.qmu.Unlock()
+
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	select {
+	case <-req.done:
+		// An earlier committer took this call into its batch.
+		return req.err
+	default:
+	}
+	r.qmu.Lock()
+	batch := r.queue
+	r.queue = nil
+	r.qmu.Unlock()
+	// The batch carries other callers' alerts: one caller going away must
+	// not fail theirs.
+	err := r.commitBatch(context.WithoutCancel(ctx), batch, false)
+	for _, q := range batch {
+		q.err = err
+		close(q.done)
+	}
+	return req.err
+}
+
+// routed is one group an alert routes to.
+type routed struct {
+	rt *dispatch.Route
+	id string
+}
+
+// ingestPlan is a batch of ingests merged under r.mu, to be written and
+// then applied to memory.
+type ingestPlan struct {
+	now       time.Time
+	perCall   [][]*alert.Alert // merged alerts of each call, for metrics
+	final     []*alert.Alert   // last version of each fingerprint
+	routes    [][]routed       // the groups of each of final
+	write     []*alert.Alert   // those of final to write now: all but mere endsAt extensions
+	extended  []*alert.Alert   // those of final left to write lazily
+	lazy      []*alert.Alert   // earlier extensions written by this batch
+	newGroups []*group
+	held      map[string]*group // groups that existed when planned
+}
+
+// commitBatch merges, writes and applies a batch; the caller holds
+// r.commitMu, so no other writer changes alerts or groups meanwhile, but
+// flushes may settle (remove resolved alerts and emptied groups).
+func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, force bool) error {
+	r.mu.Lock()
+	if r.tree == nil {
+		r.mu.Unlock()
+		return errors.New("router has no configuration")
+	}
+	p := r.planLocked(batch, force)
+	r.mu.Unlock()
+
+	err := r.write(ctx, p)
+	if err != nil {
+		return fmt.Errorf("store alerts: %w", err)
+	}
+
+	r.mu.Lock()
+	recreated := r.applyLocked(p)
+	r.mu.Unlock()
+	if len(recreated) == 0 {
+		return nil
+	}
+	// A group that a flush emptied and dropped while the batch was written
+	// was formed again in memory; its row goes back too. The alerts are
+	// already durable, and a start rebuilds groups from them, so a failure
+	// here loses only the group's timer.
+	err = r.db.InTx(ctx, func(tx *storage.Tx) error {
+		for _, g := range recreated {
+			if err := g.upsert(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.logger.Warn("Storing re-formed groups failed", "groups", len(recreated), "err", err)
+	}
+	return nil
+}
+
+// planLocked merges the batch's alerts with those held, call after call, as
+// if each call had been ingested alone, and finds the groups to create.
+func (r *Router) planLocked(batch []*ingestReq, force bool) *ingestPlan {
+	p := &ingestPlan{now: r.clock.Now(), perCall: make([][]*alert.Alert, 0, len(batch)), held: map[string]*group{}}
+	// latest is the version of each alert after the calls merged so far.
+	latest := map[model.Fingerprint]*alert.Alert{}
+	for _, q := range batch {
+		merged := make([]*alert.Alert, 0, len(q.alerts))
+		seen := make(map[model.Fingerprint]int, len(q.alerts))
+		for _, a := range q.alerts {
+			fp := a.Fingerprint()
+			old, ok := latest[fp]
+			if !ok {
+				old, ok = r.alerts[fp]
+			}
+			if ok && overlaps(old, a) {
+				a = old.Merge(a)
+			}
+			// A batch may carry one alert twice; the later copy wins as if
+			// it had been posted after the first.
+			if i, ok := seen[fp]; ok {
+				merged[i] = merged[i].Merge(a)
+				continue
+			}
+			seen[fp] = len(merged)
+			merged = append(merged, a)
+		}
+		for _, a := range merged {
+			latest[a.Fingerprint()] = a
+		}
+		p.perCall = append(p.perCall, merged)
+	}
+	p.final = make([]*alert.Alert, 0, len(latest))
+	pending := map[string]bool{}
+	for _, merged := range p.perCall {
+		for _, a := range merged {
+			fp := a.Fingerprint()
+			if latest[fp] != a {
+				continue // a later call changed it again
+			}
+			p.final = append(p.final, a)
+			groups := len(p.newGroups)
+			var rs []routed
+			for _, rt := range r.tree.Match(a.Labels) {
+				id, key, labels := groupIdentity(rt, a.Labels)
+				rs = append(rs, routed{rt, id})
+				if g, ok := r.groups[id]; ok {
+					p.held[id] = g
+					continue
+				}
+				if pending[id] {
+					continue
+				}
+				pending[id] = true
+				p.newGroups = append(p.newGroups, newGroup(id, key, labels, rt, p.now))
+			}
+			p.routes = append(p.routes, rs)
+			if len(p.newGroups) == groups && extendsOnly(r.alerts[fp], a, p.now) {
+				p.extended = append(p.extended, a)
+			} else {
+				p.write = append(p.write, a)
+			}
+		}
+	}
+	// Extensions left for later are written when the timer says they
+	// waited long enough: by then each has absorbed the re-sends of that
+	// time, so that a sender re-sending often costs one row write per
+	// alert and lazyWriteDelay.
+	if force {
+		for fp, a := range r.lazy {
+			if latest[fp] == nil {
+				p.lazy = append(p.lazy, a)
+			}
+		}
+		if force {
+			p.write = append(p.write, p.extended...)
+			p.extended = nil
+		}
+	}
+	return p
+}
+
+// applyLocked puts a written batch into memory. It returns the groups it
+// had to form again because a flush dropped them since planLocked.
+func (r *Router) applyLocked(p *ingestPlan) []*group {
+	for _, g := range p.newGroups {
+		r.groups[g.id] = g
+	}
+	var recreated []*group
+	for i, a := range p.final {
+		fp := a.Fingerprint()
+		r.alerts[fp] = a
+		r.inhibit.set(a)
+		for _, x := range p.routes[i] {
+			g := r.groups[x.id]
+			if g == nil {
+				now := r.clock.Now()
+				if old := p.held[x.id]; old != nil && !now.After(old.createdAt) {
+					// The dropped group's clean-up deletes its row by
+					// creation time; the new group's must differ.
+					now = old.createdAt.Add(time.Millisecond)
+				}
+				_, key, labels := groupIdentity(x.rt, a.Labels)
+				g = newGroup(x.id, key, labels, x.rt, now)
+				r.groups[x.id] = g
+				recreated = append(recreated, g)
+			}
+			g.alerts[fp] = a
+			// As Alertmanager does: an alert older than group_wait joining
+			// a group that has not flushed yet is not held back any longer.
+			if !g.flushed && a.StartsAt.Add(g.opts.GroupWait).Before(p.now) {
+				g.nextFlush = p.now
+			}
+			r.sched.push(g)
+		}
+	}
+	r.kick()
+	for _, merged := range p.perCall {
+		for _, a := range merged {
+			r.metrics.received(a, p.now)
+		}
+	}
+	for _, a := range p.write {
+		delete(r.lazy, a.Fingerprint())
+	}
+	for _, a := range p.lazy {
+		if r.lazy[a.Fingerprint()] == a {
+			delete(r.lazy, a.Fingerprint())
+		}
+	}
+	if len(p.extended) > 0 {
+		if len(r.lazy) == 0 {
+			r.scheduleLazyLocked()
+		}
+		for _, a := range p.extended {
+			r.lazy[a.Fingerprint()] = a
+		}
+	}
+	return recreated
+}
+
+// write stores a planned batch in one transaction: the alerts that changed,
+// the endsAt extensions left for later if their time came, and the new
+// groups. A batch of extensions only writes nothing.
+func (r *Router) write(ctx context.Context, p *ingestPlan) error {
+	if len(p.write) == 0 && len(p.lazy) == 0 && len(p.newGroups) == 0 {
+		return nil
+	}
+	return r.db.InTx(ctx, func(tx *storage.Tx) error {
+		if err := storeAlerts(ctx, tx, p.write); err != nil {
+			return err
+		}
+		if err := storeAlerts(ctx, tx, p.lazy); err != nil {
+			return err
+		}
+		for _, g := range p.newGroups {
+			if err := g.insert(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// lazyWriteDelay bounds how long an endsAt extension stays unwritten.
+const lazyWriteDelay = time.Second
+
+// extendsOnly reports whether a differs from the held version h only by a
+// later endsAt (and updatedAt), both firing at now: a re-send as Prometheus
+// makes them, which need not cost a synchronous write. Should the process
+// die before it is written, the alert comes back with h's endsAt, which
+// still lies ahead unless the process stayed down past it (then it
+// resolves, as it would had the sender stopped then).
+func extendsOnly(h, a *alert.Alert, now time.Time) bool {
+	return h != nil && h.EndsAt.After(now) && a.EndsAt.After(h.EndsAt) &&
+		a.StartsAt.Equal(h.StartsAt) && a.Timeout == h.Timeout && a.GeneratorURL == h.GeneratorURL &&
+		a.Labels.Equal(h.Labels) && a.Annotations.Equal(h.Annotations)
+}
+
+// writeLazy writes the endsAt extensions left for later.
+func (r *Router) writeLazy() {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	if err := r.commitBatch(context.Background(), nil, true); err != nil {
+		r.logger.Warn("Storing endsAt extensions failed; will retry", "err", err)
+		r.mu.Lock()
+		r.scheduleLazyLocked()
+		r.mu.Unlock()
+	}
+}
+
+func (r *Router) scheduleLazyLocked() {
+	if r.lazyTimer != nil {
+		r.lazyTimer.Stop()
+	}
+	r.lazyTimer = r.clock.AfterFunc(lazyWriteDelay, r.writeLazy)
+}
