@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/alertmanager/notify"
 	ampd "github.com/prometheus/alertmanager/notify/pagerduty"
 	"github.com/prometheus/alertmanager/template"
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-dev/klaxon/notifiers"
 )
@@ -59,13 +58,9 @@ func New(c *ampd.PagerdutyConfig, tmpl *template.Template, logger *slog.Logger) 
 	if c.URL == nil {
 		return nil, errors.New("pagerduty: no url (set it or the global pagerduty_url)")
 	}
-	httpConfig := commoncfg.DefaultHTTPClientConfig
-	if c.HTTPConfig != nil {
-		httpConfig = *c.HTTPConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpConfig, "pagerduty")
+	client, err := notifiers.HTTPClient(c.HTTPConfig, "pagerduty")
 	if err != nil {
-		return nil, fmt.Errorf("http_config: %w", err)
+		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/alertmanager/notify"
 	amslack "github.com/prometheus/alertmanager/notify/slack"
 	"github.com/prometheus/alertmanager/template"
-	commoncfg "github.com/prometheus/common/config"
 	goslack "github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
@@ -70,13 +69,9 @@ func New(c *amslack.SlackConfig, tmpl *template.Template, logger *slog.Logger) (
 		n.hook = hook
 		return n, nil
 	}
-	httpConfig := commoncfg.DefaultHTTPClientConfig
-	if c.HTTPConfig != nil {
-		httpConfig = *c.HTTPConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpConfig, "slack")
+	client, err := notifiers.HTTPClient(c.HTTPConfig, "slack")
 	if err != nil {
-		return nil, fmt.Errorf("http_config: %w", err)
+		return nil, err
 	}
 	n.client = client
 	n.apiBase = amslack.PostMessageURL

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/alertmanager/notify"
 	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-dev/klaxon/notifiers"
 )
@@ -48,13 +47,9 @@ func New(c *amwebhook.WebhookConfig, tmpl *template.Template, logger *slog.Logge
 	if tmpl == nil || tmpl.ExternalURL == nil {
 		return nil, errors.New("webhook: template without ExternalURL")
 	}
-	httpConfig := commoncfg.DefaultHTTPClientConfig
-	if c.HTTPConfig != nil {
-		httpConfig = *c.HTTPConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpConfig, "webhook")
+	client, err := notifiers.HTTPClient(c.HTTPConfig, "webhook")
 	if err != nil {
-		return nil, fmt.Errorf("http_config: %w", err)
+		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
