@@ -155,7 +155,10 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		OnCall: oc,
 	})
 	rt := router.New(router.Options{
-		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc, AfterCommit: outbox.Poke,
+		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc,
+		// A committed flush may have queued notifications and opened an
+		// escalation whose next step is sooner than the loop's next look.
+		AfterCommit: func() { outbox.Poke(); inc.Wake() },
 	})
 
 	rl := &reloader{file: *c.configFile, logger: logger, outbox: outbox, incidents: inc, router: rt, reg: reg}
