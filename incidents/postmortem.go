@@ -60,8 +60,8 @@ func (s *Service) CreatePostmortem(ctx context.Context, id int64, by Actor) (*Po
 	pm := &Postmortem{IncidentID: id, Version: 1, Title: "Postmortem: " + inc.Title,
 		Summary:     fmt.Sprintf("%s (%s severity) on receiver %s.", inc.Title, orNone(inc.Severity), inc.Receiver),
 		ImpactStart: inc.OpenedAt, ImpactEnd: inc.ResolvedAt,
-		Impact:      "TODO: who and what was affected, and how badly.",
-		RootCause:   "TODO: why it happened.",
+		Impact:      "(To fill in: who and what was affected, and how badly.)",
+		RootCause:   "(To fill in: why it happened.)",
 		ActionItems: []ActionItem{}, Timeline: inc.Timeline, Alerts: inc.Alerts, Links: inc.Links,
 		Author: actorOrAnonymous(by).Name, CreatedAt: now, UpdatedAt: now}
 	err = s.db.InTx(ctx, func(tx *storage.Tx) error {
