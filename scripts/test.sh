@@ -35,7 +35,7 @@ PG_FIRST_PORT=15432
 # function setup_NAME below. Later issues extend this list, e.g.
 #   SERVICES=(postgres alertmanager prometheus chromium)
 # ---------------------------------------------------------------------------
-SERVICES=(postgres prometheus promtool mailpit alertmanager)
+SERVICES=(postgres prometheus promtool mailpit alertmanager chromium)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }

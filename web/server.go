@@ -134,6 +134,7 @@ func New(opts Options) *Server {
 	if opts.OnCall != nil {
 		s.onCallRoutes(r)
 	}
+	s.uiRoutes(r)
 
 	prefix := strings.TrimRight(opts.RoutePrefix, "/")
 	if prefix == "" {
