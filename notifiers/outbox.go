@@ -80,6 +80,9 @@ type OutboxOptions struct {
 	// SendTimeout bounds one attempt. Default, and at most, half the lease,
 	// so that an attempt is recorded before another replica may take over.
 	SendTimeout time.Duration
+	// Retention is how long finished rows and provider message references
+	// are kept (see Prune); default DefaultRetention.
+	Retention time.Duration
 	// OnResult, if set, is called with each attempt's result inside the
 	// transaction that records it; an error rolls the record back, and the
 	// row is attempted again when its lease expires.
@@ -117,6 +120,7 @@ type Outbox struct {
 	perReceiver int
 	lease       time.Duration
 	sendTimeout time.Duration
+	retention   time.Duration
 	onResult    func(ctx context.Context, tx *storage.Tx, r Result) error
 	metrics     *metrics
 
@@ -144,7 +148,7 @@ func NewOutbox(opts OutboxOptions) *Outbox {
 	o := &Outbox{
 		db: opts.DB, clock: opts.Clock, logger: opts.Logger, build: opts.Build, resolve: opts.Resolve,
 		externalURL: opts.ExternalURL, workers: opts.Workers, perReceiver: opts.MaxPerReceiver, lease: opts.Lease,
-		sendTimeout: opts.SendTimeout, onResult: opts.OnResult,
+		sendTimeout: opts.SendTimeout, onResult: opts.OnResult, retention: opts.Retention,
 		metrics: newMetrics(opts.Registerer),
 		poke:    make(chan struct{}, 1),
 		busy:    map[string]int{},
@@ -167,6 +171,9 @@ func NewOutbox(opts OutboxOptions) *Outbox {
 	}
 	if o.lease <= 0 {
 		o.lease = time.Minute
+	}
+	if o.retention <= 0 {
+		o.retention = DefaultRetention
 	}
 	if o.sendTimeout <= 0 || o.sendTimeout > o.lease/2 {
 		o.sendTimeout = o.lease / 2

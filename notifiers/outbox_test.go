@@ -35,6 +35,7 @@ var contract = []struct {
 	{"FailsRemovedIntegration", testFailsRemovedIntegration},
 	{"ReplicasSendOnce", testReplicasSendOnce},
 	{"SlowReceiverDoesNotBlockOthers", testSlowReceiverDoesNotBlockOthers},
+	{"PrunesOnlyFinishedRowsPastRetention", testPrunesOnlyFinishedRowsPastRetention},
 }
 
 func runContract(t *testing.T, open func(t *testing.T) *storage.DB) {
@@ -370,5 +371,53 @@ func testSlowReceiverDoesNotBlockOthers(t *testing.T, h *harness) {
 		if r.Status == "pending" && r.Attempts != 0 {
 			t.Errorf("row %+v waiting for a worker counts an attempt", r)
 		}
+	}
+}
+
+func testPrunesOnlyFinishedRowsPastRetention(t *testing.T, h *harness) {
+	h.start()
+	h.enqueue(h.message("team", "g", "1"))
+	h.waitRow("team", 0, "sent")
+	h.enqueue(h.message("dead", "g", "1"))
+	h.waitFor("the failing row's first attempt", func() bool {
+		r := h.rows("dead")
+		return len(r) == 1 && r[0].Status == "pending" && r[0].Attempts >= 1
+	})
+	h.exec(`INSERT INTO notification_threads (thread_key, receiver, integration, idx, ref, updated_at) VALUES
+		('old', 'team', 'webhook', 0, 'r1', ?), ('fresh', 'quiet', 'webhook', 0, 'r2', ?), ('busy', 'dead', 'webhook', 0, 'r3', ?)`,
+		storage.Millis(h.clock.Now()), storage.Millis(h.clock.Now().Add(notifiers.DefaultRetention)), storage.Millis(h.clock.Now()))
+
+	// Within the retention nothing goes.
+	if rows, threads, err := h.outbox.Prune(h.ctx, h.clock.Now().Add(time.Hour)); err != nil || rows != 0 || threads != 0 {
+		t.Fatalf("Prune within retention = %d rows, %d threads, %v; want nothing", rows, threads, err)
+	}
+	rows, threads, err := h.outbox.Prune(h.ctx, h.clock.Now().Add(notifiers.DefaultRetention+time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || threads != 1 {
+		t.Errorf("Prune = %d rows, %d threads; want the sent row and the idle thread", rows, threads)
+	}
+	if got := h.rows("team"); len(got) != 0 {
+		t.Errorf("sent row kept: %+v", got)
+	}
+	if got := h.rows("dead"); len(got) != 1 || got[0].Status != "pending" {
+		t.Errorf("a row still being retried must stay, got %+v", got)
+	}
+	var left []string
+	rs, err := h.db.Query(h.ctx, `SELECT thread_key FROM notification_threads ORDER BY thread_key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var k string
+		if err := rs.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, k)
+	}
+	if !slices.Equal(left, []string{"busy", "fresh"}) {
+		t.Errorf("threads left %v, want [busy fresh] (busy has a notification in flight)", left)
 	}
 }

@@ -61,6 +61,7 @@ func (o *Outbox) Run(ctx context.Context) {
 	defer ticker.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { o.pruneLoop(ctx) })
 	slots := make(chan struct{}, o.workers)
 	for {
 		o.poll(ctx, slots, &wg)
