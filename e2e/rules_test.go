@@ -99,9 +99,9 @@ func (r promRules) alertState() (string, time.Time) {
 // with no second page; a broken rule file is reported with its line while
 // the last good version keeps evaluating.
 func TestRulesFirePageSurviveRestartAndBrokenReload(t *testing.T) {
-	tg := newRulesTarget(t)
-	tg.set("a", 1)
-	promURL := startRulesPrometheus(t, tg)
+	tg := testenv.NewScrapeTarget(t, "klaxon_e2e_value")
+	tg.Set("a", 1)
+	promURL := testenv.StartPrometheus(t, tg).URL
 	onEachStore(t, func(t *testing.T, store string) {
 		e := newEnv(t, store)
 		rulesDir := filepath.Join(e.dir, "rules")
@@ -116,7 +116,7 @@ func TestRulesFirePageSurviveRestartAndBrokenReload(t *testing.T) {
 		}
 		e.writeConfig(fmt.Sprintf(rulesConfig, e.hook.URL()+"/hook", rulesDir, promURL))
 		k := e.start()
-		tg.set(inst, 20)
+		tg.Set(inst, 20)
 		got := e.hook.waitCount(t, 1)
 		if got[0].Status != "firing" || got[0].CommonLabels["alertname"] != "ValueHigh" || got[0].CommonLabels["cluster"] != "e2e" {
 			t.Fatalf("want ValueHigh firing with the external label, got %+v", got[0].payload)
@@ -148,7 +148,7 @@ func TestRulesFirePageSurviveRestartAndBrokenReload(t *testing.T) {
 		if v, ok := k.metric(t, "klaxon_rule_group_last_reload_successful"); !ok || v != 0 {
 			t.Errorf("klaxon_rule_group_last_reload_successful = %v (exposed %v), want 0", v, ok)
 		}
-		tg.set(inst, 0)
+		tg.Set(inst, 0)
 		resolved := e.hook.waitCount(t, 2)
 		if resolved[1].Status != "resolved" {
 			t.Fatalf("the last good rules keep evaluating: want the alert resolved, got %+v", resolved[1].payload)

@@ -1,10 +1,10 @@
 package rules
 
 import (
+	"github.com/klaxon-dev/klaxon/internal/testenv"
+
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,11 +39,8 @@ func BenchmarkTenThousandRules(b *testing.B) {
 	for i := range series {
 		fmt.Fprintf(&page, "klaxon_bench_value{series=\"%d\"} %d\n", i, i%100)
 	}
-	text := page.String() // rendered once: the target costs next to nothing
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(text)) }))
-	b.Cleanup(srv.Close)
-	tg := &target{srv: srv}
-	prom := startPrometheus(b, tg)
+	tg := testenv.NewStaticScrapeTarget(b, "klaxon_bench_value", page.String())
+	prom := testenv.StartPrometheus(b, tg)
 
 	dir := b.TempDir()
 	for f := range groups / 20 {

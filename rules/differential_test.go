@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"github.com/klaxon-dev/klaxon/internal/testenv"
+
 	"os"
 	"path/filepath"
 	"sync"
@@ -55,9 +57,9 @@ func TestMatchesPrometheusRuler(t *testing.T) {
 	if err := os.WriteFile(file, []byte(diffRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := newTarget(t)
-	tg.set("d", 1)
-	prom := startPrometheus(t, tg, file)
+	tg := testenv.NewScrapeTarget(t, "klaxon_test_value")
+	tg.Set("d", 1)
+	prom := testenv.StartPrometheus(t, tg, file)
 	m, _ := live(t, storagetest.Open(t, "sqlite"), prom.URL, diffRules)
 
 	tr := &transitions{seen: map[string]time.Time{}}
@@ -80,9 +82,9 @@ func TestMatchesPrometheusRuler(t *testing.T) {
 	})
 	defer func() { close(stop); wg.Wait() }()
 
-	tg.set("d", 20)
+	tg.Set("d", 20)
 	waitUntil(t, 30*time.Second, "both fire", func() bool { return tr.has("klaxon/firing") && tr.has("prometheus/firing") })
-	tg.set("d", 0)
+	tg.Set("d", 0)
 	waitUntil(t, 30*time.Second, "both resolve", func() bool {
 		return tr.has("klaxon/resolved") && tr.has("prometheus/resolved")
 	})
@@ -124,7 +126,7 @@ func klaxonState(m *Manager) string {
 
 // prometheusState reads the alert's state from Prometheus's /api/v1/alerts,
 // where a resolved alert is no longer listed.
-func prometheusState(p *prometheusServer) string {
+func prometheusState(p *testenv.Prometheus) string {
 	var r struct {
 		Data struct {
 			Alerts []struct {
@@ -132,7 +134,7 @@ func prometheusState(p *prometheusServer) string {
 			} `json:"alerts"`
 		} `json:"data"`
 	}
-	if err := p.get("/api/v1/alerts", &r); err != nil {
+	if err := p.Get("/api/v1/alerts", &r); err != nil {
 		return "error"
 	}
 	if len(r.Data.Alerts) == 0 {

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"github.com/klaxon-dev/klaxon/internal/testenv"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -70,13 +72,13 @@ func state(m *Manager, inst string) *promrules.Alert {
 
 func TestAgainstPrometheus(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.set("x", 1)
-	prom := startPrometheus(t, tg)
+	tg := testenv.NewScrapeTarget(t, "klaxon_test_value")
+	tg.Set("x", 1)
+	prom := testenv.StartPrometheus(t, tg)
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
 		m, rec := live(t, db, prom.URL, liveRules)
 		inst := "x-" + filepath.Base(t.Name())
-		tg.set(inst, 20)
+		tg.Set(inst, 20)
 		waitUntil(t, 20*time.Second, "the alert is pending", func() bool {
 			a := state(m, inst)
 			return a != nil && a.State == promrules.StatePending
@@ -97,7 +99,7 @@ func TestAgainstPrometheus(t *testing.T) {
 			t.Fatalf("want the firing alert sent to the router with startsAt %s, got %v", a.FiredAt, sent)
 		}
 
-		tg.set(inst, 0)
+		tg.Set(inst, 0)
 		var kept *promrules.Alert
 		waitUntil(t, 20*time.Second, "the alert keeps firing after the condition cleared", func() bool {
 			a := state(m, inst)

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"github.com/klaxon-dev/klaxon/internal/testenv"
+
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +23,9 @@ const recordingRules = `groups:
 
 func TestRecordingRulesNeedRemoteWrite(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t)
-	tg.set("r", 21)
-	prom := startPrometheus(t, tg)
+	tg := testenv.NewScrapeTarget(t, "klaxon_test_value")
+	tg.Set("r", 21)
+	prom := testenv.StartPrometheus(t, tg)
 
 	t.Run("without remote_write they are listed, not evaluated", func(t *testing.T) {
 		m, _ := live(t, storagetest.Open(t, "sqlite"), prom.URL, recordingRules)
@@ -52,7 +54,7 @@ func TestRecordingRulesNeedRemoteWrite(t *testing.T) {
 					} `json:"result"`
 				} `json:"data"`
 			}
-			return prom.get("/api/v1/query?query=klaxon:test_value:doubled", &r) == nil &&
+			return prom.Get("/api/v1/query?query=klaxon:test_value:doubled", &r) == nil &&
 				len(r.Data.Result) == 1 && r.Data.Result[0].Value[1] == "42"
 		})
 	})
