@@ -91,7 +91,7 @@ func (r *Results) Markdown() string {
 		p("\n")
 	}
 
-	p("### Where the time goes\n\n")
+	p("### Profiles of this run\n\n")
 	profiled := false
 	for _, pr := range r.Profiles {
 		name := fmt.Sprintf("%s, %s scenario, %s", TargetTitle(pr.Target), pr.Scenario, pr.Kind)

@@ -131,6 +131,9 @@ func (r *run) ingest(ctx context.Context, in *instance) (*IngestResult, error) {
 		d := min(r.opts.Duration, profileTime)
 		var wg sync.WaitGroup
 		wg.Go(func() { r.captureProfile(ctx, in, Ingest, "profile", d) })
+		// An execution trace shows what the CPU profile cannot: where
+		// requests wait (go tool trace -pprof=sync or -pprof=syscall).
+		wg.Go(func() { r.captureProfile(ctx, in, Ingest, "trace", min(d, traceTime)) })
 		closedLoop(ctx, p, r.opts.Workers, time.Now().Add(d),
 			func() []Alert { return mix.Next(BatchSize, time.Now()) }, &tally{})
 		wg.Wait()
@@ -140,18 +143,18 @@ func (r *run) ingest(ctx context.Context, in *instance) (*IngestResult, error) {
 	return res, ctx.Err()
 }
 
-// profileTime bounds the CPU profile of the ingest traffic.
-const profileTime = 15 * time.Second
+// profileTime bounds the CPU profile of the ingest traffic, traceTime its
+// execution trace (a few seconds make a trace of tens of megabytes).
+const (
+	profileTime = 15 * time.Second
+	traceTime   = 3 * time.Second
+)
 
 // status returns the status of GET path ("HTTP 404"), or the error.
 func (r *run) status(ctx context.Context, in *instance, path string) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL+path, nil)
-	if err != nil {
-		return err.Error()
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.get(ctx, path)
 	if err != nil {
 		return err.Error()
 	}
@@ -309,7 +312,7 @@ func (r *run) startup(ctx context.Context, in *instance) (*StartupResult, error)
 		return nil, err
 	}
 	res.Notified = at.Sub(in.proc.Started)
-	if n, err := countAlerts(ctx, in.URL); err == nil {
+	if n, err := countAlerts(ctx, in); err == nil {
 		res.AlertsHeld = n - 1 // not the probe
 	} else {
 		r.logf("%s: counting alerts after the restart: %v", in.t.name, err)
@@ -318,14 +321,10 @@ func (r *run) startup(ctx context.Context, in *instance) (*StartupResult, error)
 }
 
 // countAlerts returns how many alerts GET /api/v2/alerts lists.
-func countAlerts(ctx context.Context, baseURL string) (int, error) {
+func countAlerts(ctx context.Context, in *instance) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/v2/alerts", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.get(ctx, "/api/v2/alerts")
 	if err != nil {
 		return 0, err
 	}
@@ -344,16 +343,12 @@ func countAlerts(ctx context.Context, baseURL string) (int, error) {
 // d if kind is "profile") if the server serves it, and notes either way.
 func (r *run) captureProfile(ctx context.Context, in *instance, scenario, kind string, d time.Duration) {
 	path := "/debug/pprof/" + kind
-	if kind == "profile" {
+	if kind == "profile" || kind == "trace" {
 		path += fmt.Sprintf("?seconds=%d", max(1, int(d.Seconds())))
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL+path, nil)
-	if err != nil {
-		return
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.get(ctx, path)
 	if err != nil {
 		r.res.addProfile(in.t.name, scenario, kind, "", fmt.Sprintf("GET %s: %v", path, err))
 		return
@@ -368,7 +363,11 @@ func (r *run) captureProfile(ctx context.Context, in *instance, scenario, kind s
 		r.res.addProfile(in.t.name, scenario, kind, "", err.Error())
 		return
 	}
-	file := filepath.Join(r.opts.ProfileDir, fmt.Sprintf("%s-%s-%s.pprof", in.t.name, scenario, kind))
+	ext := ".pprof"
+	if kind == "trace" {
+		ext = ".trace"
+	}
+	file := filepath.Join(r.opts.ProfileDir, fmt.Sprintf("%s-%s-%s%s", in.t.name, scenario, kind, ext))
 	f, err := os.Create(file)
 	if err == nil {
 		_, err = io.Copy(f, resp.Body)

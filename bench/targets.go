@@ -3,9 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,6 +54,10 @@ type instance struct {
 	URL  string
 	proc *Process
 	runs int
+	// token is an API token of the server's own store, for the reads
+	// that need one (/api/v2/alerts, /debug/pprof); "" for Alertmanager
+	// and for a klaxon without access control.
+	token string
 }
 
 // fresh prepares a server on an empty store under dir; call start.
@@ -72,7 +79,40 @@ func (t *target) fresh(ctx context.Context, dir string) (*instance, error) {
 	}
 	in.port = port
 	in.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+	if t.name != Alertmanager {
+		in.token = in.createToken(ctx)
+	}
 	return in, nil
+}
+
+// createToken creates an admin API token in the fresh store with
+// `klaxon tokens create`, as an operator would for a script. A klaxon
+// without that command has no access control and needs none: that and any
+// failure yield "", and requests then go without a token (a refused one
+// shows in the report as the HTTP status it got).
+func (in *instance) createToken(ctx context.Context) string {
+	args := []string{"tokens", "create", "klaxon-bench", "--scope", "admin",
+		"--created-by", "klaxon-bench", "--storage.path", filepath.Join(in.dir, "data")}
+	if in.db != "" {
+		args = append(args, "--database-url", in.db)
+	}
+	out, err := exec.CommandContext(ctx, in.t.bin, args...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// get sends GET path to the server with its token, if it has one.
+func (in *instance) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if in.token != "" {
+		req.Header.Set("Authorization", "Bearer "+in.token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func (in *instance) args() []string {

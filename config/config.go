@@ -36,6 +36,8 @@ type Config struct {
 	// OnCall holds the users, schedules and escalation policies of the
 	// file (keys users, schedules, escalation_policies).
 	OnCall oncall.Config
+	// Auth is access control (config/auth.go).
+	Auth Auth
 	// File is the path the configuration was read from.
 	File string
 	// Original is the file's text as read.
@@ -73,13 +75,15 @@ type klaxonKeys struct {
 	// rules and prometheus (config/rules.go).
 	Rules      *Rules      `yaml:"rules"`
 	Prometheus *Prometheus `yaml:"prometheus"`
+	// auth (config/auth.go).
+	Auth *Auth `yaml:"auth"`
 
 	// users, schedules and escalation_policies (config/oncall.go).
 	onCallKeys `yaml:",inline"`
 }
 
 var ownKeys = map[string]bool{"incidents": true, "users": true, "schedules": true, "escalation_policies": true,
-	"rules": true, "prometheus": true}
+	"rules": true, "prometheus": true, "auth": true}
 
 // LoadFile reads and validates the configuration at path.
 func LoadFile(path string) (*Config, error) {
@@ -136,6 +140,9 @@ func Load(content []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	if err := cfg.applyRules(own, dir); err != nil {
+		return nil, err
+	}
+	if err := cfg.applyAuth(own.Auth); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -129,10 +129,13 @@ type amServer struct {
 	URL  string // includes the route prefix
 	// prefix is --web.route-prefix, if any.
 	prefix string
-	cmd    *exec.Cmd
-	done   chan struct{}
-	log    *bytes.Buffer
-	logMu  *sync.Mutex
+	// token, for klaxon, is an API token with every scope; requests
+	// send it (Alertmanager ignores it).
+	token string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	log   *bytes.Buffer
+	logMu *sync.Mutex
 }
 
 type syncWriter struct {
@@ -179,8 +182,27 @@ func startKlaxonAM(t *testing.T, config string, extra ...string) *amServer {
 	}
 	base := s.args
 	s.args = func(port int) []string { return append(base(port), extra...) }
+	out, err := exec.Command(s.bin, "tokens", "create", "e2e-admin", "--scope", "admin", "--storage.path", filepath.Join(s.dir, "data")).Output()
+	if err != nil {
+		t.Fatalf("klaxon tokens create: %v", err)
+	}
+	s.token = strings.TrimSpace(string(out))
 	s.launch(config)
 	return s
+}
+
+// amtoolAuth is amtool's --http.config.file flag carrying the server's
+// token (Prometheus's http_config authorization), or nothing.
+func (s *amServer) amtoolAuth() []string {
+	s.t.Helper()
+	if s.token == "" {
+		return nil
+	}
+	file := filepath.Join(s.dir, "amtool-http.yml")
+	if err := os.WriteFile(file, []byte("authorization:\n  credentials: "+s.token+"\n"), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return []string{"--http.config.file=" + file}
 }
 
 func (s *amServer) launch(config string) {
@@ -334,6 +356,9 @@ func (s *amServer) request(method, path, body string) (int, string) {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestAmtool(t *testing.T) {
 	url := "--alertmanager.url=" + k.URL
 	amtool := func(args ...string) string {
 		t.Helper()
-		out, err := runAmtool(t, append([]string{url}, args...)...)
+		out, err := runAmtool(t, append(append([]string{url}, k.amtoolAuth()...), args...)...)
 		if err != nil {
 			t.Fatalf("amtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -138,7 +138,7 @@ func TestAMReloadRejectsBadConfig(t *testing.T) {
 	if !strings.Contains(metrics, "\nklaxon_config_last_reload_successful 0\n") {
 		t.Fatalf("klaxon_config_last_reload_successful is not 0 after a failed reload")
 	}
-	out, err := runAmtool(t, "--alertmanager.url="+k.URL, "config", "routes", "test", "team=db")
+	out, err := runAmtool(t, append(k.amtoolAuth(), "--alertmanager.url="+k.URL, "config", "routes", "test", "team=db")...)
 	if err != nil || strings.TrimSpace(out) != "database" {
 		t.Fatalf("after a failed reload, routes test team=db: %q %v, want the old tree's database", out, err)
 	}

@@ -86,6 +86,9 @@ type env struct {
 	dbURL  string // PostgreSQL only
 	hook   *webhook
 	log    *lockedBuffer
+	// token is an API token with every scope, made with `klaxon tokens
+	// create` on the store before the first start (adminToken).
+	token string
 }
 
 // newEnv prepares a world on store ("sqlite" or "postgres"). Everything is
@@ -183,6 +186,7 @@ func (e *env) start(extra ...string) *klaxon {
 		args = append(args, "--database-url", e.dbURL)
 	}
 	k := &klaxon{e: e, args: append(args, extra...)}
+	e.adminToken()
 	e.t.Cleanup(k.shutdown)
 	k.launch()
 	return k
@@ -221,6 +225,7 @@ func (k *klaxon) launch() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	api.SetToken(k.e.adminToken())
 	k.API = api
 	waitFor(t, "klaxon to be ready", func() bool {
 		status, _ := k.get(t, "/-/ready")
@@ -316,6 +321,7 @@ func (k *klaxon) do(t *testing.T, method, path string, body []byte) (int, []byte
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+k.e.adminToken())
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -544,8 +550,12 @@ func (e *env) cli(t *testing.T, args ...string) cliResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "KLAXON_URL=") || strings.HasPrefix(kv, "KLAXON_DATABASE_URL=")
+		return strings.HasPrefix(kv, "KLAXON_URL=") || strings.HasPrefix(kv, "KLAXON_DATABASE_URL=") || strings.HasPrefix(kv, "KLAXON_TOKEN=")
 	})
+	if e.token != "" {
+		// The HTTP commands (incidents, oncall) authenticate as the harness.
+		cmd.Env = append(cmd.Env, "KLAXON_TOKEN="+e.token)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -554,6 +564,31 @@ func (e *env) cli(t *testing.T, args ...string) cliResult {
 		t.Fatalf("run klaxon %s: %v", strings.Join(args, " "), err)
 	}
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// storeArgs are the storage flags of the env's store, for the commands
+// that work on the database directly (users, tokens).
+func (e *env) storeArgs() []string {
+	args := []string{"--storage.path", filepath.Join(e.dir, "data")}
+	if e.dbURL != "" {
+		args = append(args, "--database-url", e.dbURL)
+	}
+	return args
+}
+
+// adminToken is an API token with every scope on the env's store, made
+// once through `klaxon tokens create` (which also migrates a new store):
+// the scenarios act as an administrator unless they test access control.
+func (e *env) adminToken() string {
+	e.t.Helper()
+	if e.token == "" {
+		res := e.cli(e.t, append([]string{"tokens", "create", "e2e-admin", "--scope", "admin"}, e.storeArgs()...)...)
+		if res.code != 0 {
+			e.t.Fatalf("klaxon tokens create: %s", res)
+		}
+		e.token = strings.TrimSpace(res.stdout)
+	}
+	return e.token
 }
 
 // --- waiting ------------------------------------------------------------

@@ -37,7 +37,7 @@ func TestOnCallFromFileAPIAndCLI(t *testing.T) {
 			t.Fatalf("who is on call: %d %s", status, body)
 		}
 
-		out, err := exec.Command(e.bin, "oncall", "primary", "--klaxon.url", k.URL, "--at", "2026-03-30T09:00:00+02:00").CombinedOutput()
+		out, err := exec.Command(e.bin, "oncall", "primary", "--klaxon.url", k.URL, "--token", e.adminToken(), "--at", "2026-03-30T09:00:00+02:00").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "bob") || !strings.Contains(string(out), "2026-03-30 09:00 CEST") {
 			t.Fatalf("klaxon oncall: %v\n%s", err, out)
 		}

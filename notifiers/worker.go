@@ -76,7 +76,9 @@ func (o *Outbox) Run(ctx context.Context) {
 
 // poll claims as many due rows as there are free workers and starts them.
 func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup) {
-	o.updatePending(ctx)
+	// The gauge of pending rows is refreshed after the claim, not before:
+	// a notification waits for no query it does not need.
+	defer o.updatePending(ctx)
 	free := cap(slots) - len(slots)
 	if free == 0 {
 		return
@@ -177,21 +179,29 @@ func (o *Outbox) claim(ctx context.Context, limit int, skip []string) ([]row, er
 		}
 	}
 	args = append(args, limit)
-	rs, err := o.db.Query(ctx, fmt.Sprintf(claimQuery, exclude, lock), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
 	var rows []row
-	for rs.Next() {
-		var r row
-		if err := rs.Scan(&r.id, &r.incidentID, &r.groupID, &r.receiver, &r.integration,
-			&r.idx, &r.payload, &r.attempts); err != nil {
-			return nil, err
+	// A transaction of its own, although one statement: the claim writes,
+	// and writers take their turn through InTx. It is relaxed: a claim
+	// lost in a power failure leaves the row pending, to be claimed again
+	// as when a lease expires.
+	err := o.db.InTxRelaxed(ctx, func(tx *storage.Tx) error {
+		rows = rows[:0]
+		rs, err := tx.Query(ctx, fmt.Sprintf(claimQuery, exclude, lock), args...)
+		if err != nil {
+			return err
 		}
-		rows = append(rows, r)
-	}
-	if err := rs.Err(); err != nil {
+		defer rs.Close()
+		for rs.Next() {
+			var r row
+			if err := rs.Scan(&r.id, &r.incidentID, &r.groupID, &r.receiver, &r.integration,
+				&r.idx, &r.payload, &r.attempts); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
+	})
+	if err != nil {
 		return nil, err
 	}
 	// RETURNING has no order; oldest first keeps sends roughly in order.

@@ -31,6 +31,7 @@ type group struct {
 	sent      *nflogEntry // last notification, nil if none
 	inFlight  bool
 	heapIdx   int
+	slot      int // SlotOf(id): which replica flushes the group
 }
 
 func newGroup(id, key string, labels model.LabelSet, rt *dispatch.Route, now time.Time) *group {
@@ -40,6 +41,7 @@ func newGroup(id, key string, labels model.LabelSet, rt *dispatch.Route, now tim
 		createdAt: now,
 		nextFlush: now.Add(rt.RouteOpts.GroupWait),
 		heapIdx:   -1,
+		slot:      SlotOf(id),
 	}
 }
 

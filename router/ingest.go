@@ -165,7 +165,7 @@ func (r *Router) planLocked(batch []*ingestReq, force bool) *ingestPlan {
 			groups := len(p.newGroups)
 			var rs []routed
 			for _, rt := range r.tree.Match(a.Labels) {
-				id, key, labels := groupIdentity(rt, a.Labels)
+				id, key, labels := r.groupIDs.identity(r.tree, rt, a.Labels)
 				rs = append(rs, routed{rt, id})
 				if g, ok := r.groups[id]; ok {
 					p.held[id] = g
@@ -223,7 +223,7 @@ func (r *Router) applyLocked(p *ingestPlan) []*group {
 					// creation time; the new group's must differ.
 					now = old.createdAt.Add(time.Millisecond)
 				}
-				_, key, labels := groupIdentity(x.rt, a.Labels)
+				_, key, labels := r.groupIDs.identity(r.tree, x.rt, a.Labels)
 				g = newGroup(x.id, key, labels, x.rt, now)
 				r.groups[x.id] = g
 				recreated = append(recreated, g)
@@ -273,7 +273,7 @@ func (r *Router) write(ctx context.Context, p *ingestPlan) error {
 		if err := storeAlerts(ctx, tx, p.write); err != nil {
 			return err
 		}
-		if err := storeAlerts(ctx, tx, p.lazy); err != nil {
+		if err := storeExtensions(ctx, tx, p.lazy); err != nil {
 			return err
 		}
 		for _, g := range p.newGroups {
@@ -288,22 +288,39 @@ func (r *Router) write(ctx context.Context, p *ingestPlan) error {
 // lazyWriteDelay bounds how long an endsAt extension stays unwritten.
 const lazyWriteDelay = time.Second
 
+// lazySafety is how far ahead the stored endsAt of an alert must lie for an
+// extension of it to be written lazily. Another replica may flush the
+// alert's group from the stored version (router/sync.go), so that version
+// must not resolve before the extension is written, nor before the
+// replicas' next read of the table: this margin covers both, with room
+// for a database that is briefly away. Prometheus's re-sends (endsAt four
+// resend intervals ahead, a resend every minute by default) stay lazy.
+const lazySafety = time.Minute
+
 // extendsOnly reports whether a differs from the held version h only by a
-// later endsAt (and updatedAt), both firing at now: a re-send as Prometheus
-// makes them, which need not cost a synchronous write. Should the process
-// die before it is written, the alert comes back with h's endsAt, which
-// still lies ahead unless the process stayed down past it (then it
-// resolves, as it would had the sender stopped then).
+// later endsAt (and updatedAt), both firing well beyond now: a re-send as
+// Prometheus makes them, which need not cost a synchronous write. Should
+// the process die before it is written, the alert comes back with h's
+// endsAt, which still lies lazySafety ahead; so does the version other
+// replicas read meanwhile.
 func extendsOnly(h, a *alert.Alert, now time.Time) bool {
-	return h != nil && h.EndsAt.After(now) && a.EndsAt.After(h.EndsAt) &&
+	return h != nil && h.EndsAt.After(now.Add(lazySafety)) && a.EndsAt.After(h.EndsAt) &&
 		a.StartsAt.Equal(h.StartsAt) && a.Timeout == h.Timeout && a.GeneratorURL == h.GeneratorURL &&
 		a.Labels.Equal(h.Labels) && a.Annotations.Equal(h.Annotations)
 }
 
-// writeLazy writes the endsAt extensions left for later.
+// writeLazy writes the endsAt extensions left for later. On SQLite it
+// does not take commitMu, so that ingest batches are planned while
+// thousands of rows are written each lazyWriteDelay: storeExtensions only
+// updates rows whose stored version is older, so a newer version committed
+// meanwhile, or a row deleted meanwhile, stays as it is. On PostgreSQL two
+// transactions updating the same rows in different orders deadlock, so
+// there it takes its turn with the ingest batches.
 func (r *Router) writeLazy() {
-	r.commitMu.Lock()
-	defer r.commitMu.Unlock()
+	if r.db.Dialect() == storage.Postgres {
+		r.commitMu.Lock()
+		defer r.commitMu.Unlock()
+	}
 	if err := r.commitBatch(context.Background(), nil, true); err != nil {
 		r.logger.Warn("Storing endsAt extensions failed; will retry", "err", err)
 		r.mu.Lock()

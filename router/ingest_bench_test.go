@@ -57,6 +57,31 @@ func BenchmarkStoreAlertBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkStoreExtensions writes the endsAt extensions of 100 stored
+// alerts in one SQLite transaction (one op), as the lazy write of re-sends
+// does.
+func BenchmarkStoreExtensions(b *testing.B) {
+	db := storagetest.Open(b, "sqlite")
+	ctx := context.Background()
+	now := time.Now()
+	alerts := benchAlerts(100, 0, now)
+	if err := db.InTx(ctx, func(tx *storage.Tx) error { return storeAlerts(ctx, tx, alerts) }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		for i, a := range alerts {
+			m := a.Alert
+			m.EndsAt = now.Add(4 * time.Minute)
+			alerts[i] = alert.New(m, now, false)
+		}
+		if err := db.InTx(ctx, func(tx *storage.Tx) error { return storeExtensions(ctx, tx, alerts) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkIngest ingests batches of 100 re-sent alerts into a router on
 // SQLite; one op is one Ingest call. "parallel" runs 8 callers per CPU, as
 // the harness's clients do, so their calls share commits.
@@ -109,5 +134,37 @@ func BenchmarkIngest(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkLoad restores a router holding 100,000 alerts in 10,000 groups
+// from SQLite, what `klaxon serve` does before it answers ready; one op is
+// New, ApplyConfig and Load.
+func BenchmarkLoad(b *testing.B) {
+	cfg, err := amconfig.Load(testConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := storagetest.Open(b, "sqlite")
+	ctx := context.Background()
+	now := time.Now()
+	alerts := benchAlerts(100_000, 0, now)
+	for i, a := range alerts {
+		// 10,000 groups, as the harness's start-up scenario holds.
+		a.Labels["group"] = model.LabelValue(fmt.Sprintf("g%d", i%10_000))
+		alerts[i] = alert.New(a.Alert, now, false)
+	}
+	if err := db.InTx(ctx, func(tx *storage.Tx) error { return storeAlerts(ctx, tx, alerts) }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := New(Options{DB: db, Clock: clockwork.NewFakeClockAt(now), Sink: &recorder{}, Registerer: prometheus.NewRegistry()})
+		if err := r.ApplyConfig(ctx, cfg); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

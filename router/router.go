@@ -80,6 +80,10 @@ type Options struct {
 	// AfterCommit, if set, runs after a flush was committed with at least
 	// one notification, to wake the delivery workers without polling.
 	AfterCommit func()
+	// Fence, when set, makes the router one replica of several sharing
+	// the database: it flushes only the groups of the slots it was given
+	// (AcquireSlots) and keeps its alerts in step with the table (Sync).
+	Fence Fence
 }
 
 // Router owns the alerts, the groups and their timers.
@@ -90,6 +94,7 @@ type Router struct {
 	sink        Sink
 	afterCommit func()
 	metrics     *metrics
+	fence       Fence
 
 	// commitMu serializes writers of alerts and groups (the committer of
 	// each ingest batch, ApplyConfig, Load), so that r.mu is not held
@@ -119,6 +124,11 @@ type Router struct {
 	intervals  *timeinterval.Intervener
 	sched      schedule
 	wake       chan struct{}
+	groupIDs   groupIDs // groupIdentity's results, for the ingest path
+	held       []bool   // by slot, when clustered: the slots this replica flushes
+	// syncGone, under commitMu, holds the alerts the last Sync found
+	// missing from the table (router/sync.go).
+	syncGone map[model.Fingerprint]*alert.Alert
 
 	flushing sync.WaitGroup
 	// active counts flushes from start to the end of their database
@@ -142,6 +152,8 @@ func New(opts Options) *Router {
 		sink:        opts.Sink,
 		afterCommit: opts.AfterCommit,
 		metrics:     newMetrics(opts.Registerer),
+		fence:       opts.Fence,
+		held:        make([]bool, Slots),
 		alerts:      map[model.Fingerprint]*alert.Alert{},
 		lazy:        map[model.Fingerprint]*alert.Alert{},
 		groups:      map[string]*group{},

@@ -3,6 +3,7 @@ package router
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -114,7 +115,9 @@ func (r *Router) Run(ctx context.Context) {
 		var due []*group
 		for g := r.sched.peek(); g != nil && !g.nextFlush.After(now); g = r.sched.peek() {
 			heap.Pop(&r.sched)
-			if !g.inFlight && r.groups[g.id] == g {
+			// A group of a slot another replica holds is flushed there;
+			// AcquireSlots schedules it again if the slot comes here.
+			if !g.inFlight && r.groups[g.id] == g && r.holdsLocked(g) {
 				g.inFlight = true
 				due = append(due, g)
 			}
@@ -203,6 +206,9 @@ func (r *Router) flush(ctx context.Context, g *group) {
 		}
 		entry = &nflogEntry{Firing: firing, Resolved: resolved, SentAt: now, Expires: now.Add(nflogRetention)}
 		err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+			if err := r.checkFence(ctx, tx, g); err != nil {
+				return err
+			}
 			sent, err := r.sink.Flush(ctx, tx, n)
 			if err != nil || !sent {
 				notified = false
@@ -215,7 +221,12 @@ func (r *Router) flush(ctx context.Context, g *group) {
 			g.nextFlush, g.flushed = now.Add(interval), true
 			return g.saveTimer(ctx, tx)
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errNotHeld):
+			// Another replica took the slot over and flushes the group.
+			ok, notified = false, false
+			r.logger.Debug("Flush skipped: slot taken over", "group", g.key, "slot", g.slot)
+		case err != nil:
 			ok, notified = false, false
 			r.metrics.flushErrors.Inc()
 			r.logger.Error("Flush failed; will retry", "group", g.key, "receiver", receiver, "err", err)

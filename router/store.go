@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -68,6 +69,43 @@ func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert)
 	return nil
 }
 
+// storeExtensions writes endsAt extensions left for later (extendsOnly):
+// only ends_at and updated_at differ from the row, so only they are set,
+// without encoding and rewriting the labels. It runs beside ingest
+// batches, so it only moves a row forward: a row updated since with a
+// newer version keeps it, and a row deleted since (resolved and flushed,
+// here or by another replica) is not written again.
+func storeExtensions(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
+	for len(alerts) > 0 {
+		n := min(len(alerts), storeBatch)
+		if err := storeExtensionBatch(ctx, tx, alerts[:n]); err != nil {
+			return err
+		}
+		alerts = alerts[n:]
+	}
+	return nil
+}
+
+func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
+	var q strings.Builder
+	// The VALUES columns are column1, column2, ... on both backends; the
+	// casts give PostgreSQL the types that its untyped parameters lack.
+	q.WriteString(`UPDATE alerts SET ends_at = v.column2, updated_at = v.column3 FROM (VALUES `)
+	args := make([]any, 0, 3*len(alerts))
+	for i, a := range alerts {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, CAST(? AS BIGINT), CAST(? AS BIGINT))")
+		args = append(args, a.Fingerprint().String(), storage.Millis(a.EndsAt), storage.Millis(a.UpdatedAt))
+	}
+	q.WriteString(`) AS v WHERE alerts.fingerprint = v.column1 AND alerts.updated_at < v.column3`)
+	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("store %d endsAt extensions: %w", len(alerts), err)
+	}
+	return nil
+}
+
 // deleteAlerts removes resolved alerts, each only in the version that was
 // resolved or an older one (a re-send whose endsAt extension was not yet
 // written leaves the row older than memory): a row that a later ingest
@@ -89,9 +127,13 @@ func loadAlerts(ctx context.Context, db *storage.DB) (map[model.Fingerprint]*ale
 	}
 	defer rows.Close()
 	out := map[model.Fingerprint]*alert.Alert{}
+	// Alerts of one rule carry equal annotations: decode each set once and
+	// share it (alerts are not modified in place).
+	annotations := map[string]model.LabelSet{}
+	// RawBytes are reused from row to row: nothing decoded keeps them.
+	var lbl, ann, gen sql.RawBytes
 	for rows.Next() {
 		var (
-			lbl, ann, gen         string
 			starts, ends, updated int64
 			timeout               bool
 			m                     model.Alert
@@ -99,13 +141,17 @@ func loadAlerts(ctx context.Context, db *storage.DB) (map[model.Fingerprint]*ale
 		if err := rows.Scan(&lbl, &ann, &starts, &ends, &gen, &updated, &timeout); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(lbl), &m.Labels); err != nil {
+		if m.Labels, err = decodeStoredLabels(lbl); err != nil {
 			return nil, fmt.Errorf("stored alert labels: %w", err)
 		}
-		if err := json.Unmarshal([]byte(ann), &m.Annotations); err != nil {
-			return nil, fmt.Errorf("stored alert annotations: %w", err)
+		var ok bool
+		if m.Annotations, ok = annotations[string(ann)]; !ok {
+			if m.Annotations, err = decodeStoredLabels(ann); err != nil {
+				return nil, fmt.Errorf("stored alert annotations: %w", err)
+			}
+			annotations[string(ann)] = m.Annotations
 		}
-		m.StartsAt, m.EndsAt, m.GeneratorURL = storage.Time(starts), storage.Time(ends), gen
+		m.StartsAt, m.EndsAt, m.GeneratorURL = storage.Time(starts), storage.Time(ends), internLabel(gen)
 		a := alert.New(m, storage.Time(updated), timeout)
 		out[a.Fingerprint()] = a
 	}

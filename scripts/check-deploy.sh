@@ -30,57 +30,19 @@ HELM_VERSION=v3.22.0
 # .Capabilities; render for a supported version instead.
 KUBE_VERSION=1.33.0
 CHART=deploy/helm/klaxon
-TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/klaxon-tools"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'scripts/check-deploy.sh: %s\n' "$*" >&2; exit 1; }
-
-APT_UPDATED=0
-# need_pkg COMMAND PACKAGE: apt-get install PACKAGE unless COMMAND exists.
-need_pkg() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	[[ $(id -u) -eq 0 ]] || die "need $1: apt-get install $2 (not running as root)"
-	export DEBIAN_FRONTEND=noninteractive
-	if [[ $APT_UPDATED -eq 0 ]]; then
-		apt-get update -q >&2
-		APT_UPDATED=1
-	fi
-	log "apt-get install $2"
-	apt-get install -y -q --no-install-recommends "$2" >&2
-	command -v "$1" >/dev/null 2>&1 || die "installed $2 but $1 is still missing"
-}
+LIB_NAME=scripts/check-deploy.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 # need_helm: print the path of helm $HELM_VERSION, building it once.
 need_helm() {
-	local dir="$TOOLS/helm-$HELM_VERSION"
-	if [[ ! -x $dir/helm ]]; then
-		log "building helm $HELM_VERSION (once; cached in $dir)"
-		mkdir -p "$dir"
-		(cd / && GOBIN="$dir" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") >&2 ||
-			die "could not build helm $HELM_VERSION"
-	fi
-	echo "$dir/helm"
+	go_tool "helm-$HELM_VERSION" helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/klaxon-deploy.XXXXXX")
 trap 'stop_flow; rm -rf "$WORK"' EXIT
 
-RESULTS=()
-FAILED=0
-# check NAME CMD...: run CMD, record PASS/FAIL, keep going.
-check() {
-	local name=$1 start=$SECONDS rc=0
-	shift
-	log "$name"
-	"$@" || rc=$?
-	if [[ $rc -eq 0 ]]; then
-		RESULTS+=("PASS  $name ($((SECONDS - start))s)")
-	else
-		RESULTS+=("FAIL  $name (exit $rc)")
-		FAILED=1
-	fi
-}
-skip() { RESULTS+=("SKIP  $1"); log "skipped: $1"; }
 
 # klaxon_binary: use $KLAXON_BINARY, or build one as the Dockerfile does
 # (static, CGO off) and check that it is static.
@@ -137,9 +99,9 @@ free_ports() {
 
 # wait_for URL SECONDS PATTERN: poll URL until its body matches PATTERN.
 wait_for() {
-	local url=$1 deadline=$((SECONDS + $2)) pattern=$3
+	local url=$1 deadline=$((SECONDS + $2)) pattern=$3 header=${4:-}
 	while ((SECONDS < deadline)); do
-		if curl -fsS "$url" 2>/dev/null | grep -q "$pattern"; then
+		if curl -fsS ${header:+-H "$header"} "$url" 2>/dev/null | grep -q "$pattern"; then
 			log "  $url has $pattern after $((SECONDS - deadline + $2))s"
 			return 0
 		fi
@@ -156,7 +118,7 @@ wait_for() {
 # incident and an e-mail.
 PIDS=()
 compose_flow() {
-	local prometheus=$1 mailpit=$2 dir="$WORK/flow" smtp http prom klaxon rc=0
+	local prometheus=$1 mailpit=$2 dir="$WORK/flow" smtp http prom klaxon token rc=0
 	mkdir -p "$dir/rules" "$dir/data"
 	smtp=$(free_ports 4) && http=$((smtp + 1)) && prom=$((smtp + 2)) && klaxon=$((smtp + 3))
 	sed "s/mailpit:1025/127.0.0.1:$smtp/" deploy/compose/klaxon.yml >"$dir/klaxon.yml"
@@ -167,6 +129,8 @@ compose_flow() {
 	"$mailpit" --smtp "127.0.0.1:$smtp" --listen "127.0.0.1:$http" --database "$dir/mailpit.db" \
 		>"$dir/mailpit.log" 2>&1 &
 	PIDS+=($!)
+	# Reading incidents needs a token with the read scope.
+	token=$("$KLAXON_BINARY" tokens create deploy-check --scope read --storage.path="$dir/data") || return 1
 	"$KLAXON_BINARY" serve --config.file="$dir/klaxon.yml" --storage.path="$dir/data" \
 		--web.listen-address="127.0.0.1:$klaxon" >"$dir/klaxon.log" 2>&1 &
 	PIDS+=($!)
@@ -179,7 +143,7 @@ compose_flow() {
 
 	# Prometheus evaluates every 15s and Klaxon's group_wait is 10s: about
 	# 20s on an idle machine, 30s when the first send found no Klaxon.
-	((rc == 0)) && wait_for "http://127.0.0.1:$klaxon/api/v1/incidents" 120 KlaxonDemoAlert &&
+	((rc == 0)) && wait_for "http://127.0.0.1:$klaxon/api/v1/incidents" 120 KlaxonDemoAlert "Authorization: Bearer $token" &&
 		wait_for "http://127.0.0.1:$http/api/v1/messages" 60 KlaxonDemoAlert || rc=1
 	stop_flow
 	if [[ $rc -ne 0 ]]; then
@@ -207,46 +171,43 @@ manifests_test() {
 
 main() {
 	need_pkg docker-compose docker-compose
-	check "docker-compose config (docker-compose.yml)" compose_config
+	step "docker-compose config (docker-compose.yml)" compose_config
 
-	if check "klaxon binary" klaxon_binary && [[ -n ${KLAXON_BINARY:-} ]]; then
-		check "klaxon check-config deploy/compose/klaxon.yml" "$KLAXON_BINARY" check-config deploy/compose/klaxon.yml
-		check "klaxon rules check deploy/compose/rules/" "$KLAXON_BINARY" rules check deploy/compose/rules/
+	if step "klaxon binary" klaxon_binary && [[ -n ${KLAXON_BINARY:-} ]]; then
+		step "klaxon check-config deploy/compose/klaxon.yml" "$KLAXON_BINARY" check-config deploy/compose/klaxon.yml
+		step "klaxon rules check deploy/compose/rules/" "$KLAXON_BINARY" rules check deploy/compose/rules/
 	fi
 	local promtool=${KLAXON_TEST_PROMTOOL_BINARY:-$(command -v promtool || true)}
 	if [[ -n $promtool && -x $promtool ]]; then
-		check "promtool check config deploy/compose/prometheus.yml" promtool_check "$promtool"
+		step "promtool check config deploy/compose/prometheus.yml" promtool_check "$promtool"
 	else
-		skip "promtool check config (no promtool; scripts/test.sh provides one)"
+		skip_step "promtool check config (no promtool; scripts/test.sh provides one)"
 	fi
 
 	local prometheus=${KLAXON_TEST_PROMETHEUS_BINARY:-/usr/bin/prometheus}
 	local mailpit=${KLAXON_TEST_MAILPIT:-$TOOLS/mailpit-v1.33.1/mailpit}
 	if [[ -n ${KLAXON_BINARY:-} && -x $prometheus && -x $mailpit ]] && command -v curl >/dev/null; then
-		check "docker-compose flow without containers (Prometheus -> Klaxon -> Mailpit)" \
+		step "docker-compose flow without containers (Prometheus -> Klaxon -> Mailpit)" \
 			compose_flow "$prometheus" "$mailpit"
 	else
-		skip "docker-compose flow (needs prometheus and mailpit; scripts/test.sh provides them)"
+		skip_step "docker-compose flow (needs prometheus and mailpit; scripts/test.sh provides them)"
 	fi
 
 	HELM=$(need_helm)
-	check "helm lint --strict $CHART" "$HELM" lint --strict --kube-version "$KUBE_VERSION" "$CHART"
-	check "helm lint --strict $CHART (ci/ha-values.yaml)" \
+	step "helm lint --strict $CHART" "$HELM" lint --strict --kube-version "$KUBE_VERSION" "$CHART"
+	step "helm lint --strict $CHART (ci/ha-values.yaml)" \
 		"$HELM" lint --strict --kube-version "$KUBE_VERSION" "$CHART" -f "$CHART/ci/ha-values.yaml"
-	check "helm template $CHART" render default
-	check "helm template $CHART (ci/ha-values.yaml)" render ha -f "$CHART/ci/ha-values.yaml"
-	check "helm template $CHART (SQLite with a volume)" render sqlite-persistent --set persistence.enabled=true
-	check "helm template $CHART (database.url, route prefix)" render database-url \
+	step "helm template $CHART" render default
+	step "helm template $CHART (ci/ha-values.yaml)" render ha -f "$CHART/ci/ha-values.yaml"
+	step "helm template $CHART (SQLite with a volume)" render sqlite-persistent --set persistence.enabled=true
+	step "helm template $CHART (database.url, route prefix)" render database-url \
 		--set database.url='postgres://klaxon:secret@postgres/klaxon' --set externalURL=https://example.com/klaxon/
-	check "helm template refuses replicas without PostgreSQL" \
+	step "helm template refuses replicas without PostgreSQL" \
 		must_fail_render "replicaCount > 1 needs PostgreSQL" --set replicaCount=2
 
-	check "go test deploy/manifests_test (strict decoding, dashboard, Dockerfile)" manifests_test
+	step "go test deploy/manifests_test (strict decoding, dashboard, Dockerfile)" manifests_test
 
-	echo
-	echo "---------------- scripts/check-deploy.sh ----------------"
-	printf '  %s\n' "${RESULTS[@]}"
-	echo "---------------------------------------------------------"
+	summary scripts/check-deploy.sh
 	return "$FAILED"
 }
 

@@ -18,12 +18,16 @@
 #                             (full mode only; in pass-through mode the tests
 #                             build it themselves via internal/testenv unless
 #                             it is already set).
+#   KLAXON_TEST_ARTIFACTS_DIR exported as $REPO_ROOT/artifacts unless set:
+#                             where tests leave files to look at afterwards
+#                             (screenshots of the browser tests), kept by CI.
 #   CI                        passed through unchanged (CI=true makes missing
 #                             test services a failure instead of a skip).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO_ROOT=$(pwd)
+export KLAXON_TEST_ARTIFACTS_DIR=${KLAXON_TEST_ARTIFACTS_DIR:-$REPO_ROOT/artifacts}
 
 GO_TEST_TIMEOUT=15m
 STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -37,44 +41,9 @@ PG_FIRST_PORT=15432
 # ---------------------------------------------------------------------------
 SERVICES=(postgres prometheus promtool mailpit alertmanager chromium)
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
-
-# --- package installation ---------------------------------------------------
-
-APT_UPDATED=0
-apt_install() {
-	if [[ $(id -u) -ne 0 ]]; then
-		die "need to apt-get install $* but not running as root; install it yourself or run as root"
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	if [[ $APT_UPDATED -eq 0 ]]; then
-		log "apt-get update"
-		apt-get update -q
-		APT_UPDATED=1
-	fi
-	log "apt-get install $*"
-	apt-get install -y -q --no-install-recommends "$@"
-}
-
-# need_pkg BINARY PACKAGE: install apt PACKAGE unless BINARY exists.
-# BINARY is an absolute path or a command name looked up in PATH.
-need_pkg() {
-	local bin=$1 pkg=$2
-	if [[ $bin == */* ]]; then
-		[[ -x $bin ]] && return 0
-	else
-		command -v "$bin" >/dev/null 2>&1 && return 0
-	fi
-	local start=$SECONDS
-	apt_install "$pkg"
-	log "installed $pkg in $((SECONDS - start))s"
-	if [[ $bin == */* ]]; then
-		[[ -x $bin ]] || die "installed $pkg but $bin is still missing"
-	else
-		command -v "$bin" >/dev/null 2>&1 || die "installed $pkg but $bin is still missing"
-	fi
-}
+LIB_NAME=scripts/test.sh
+# shellcheck source=scripts/lib.sh
+source "$REPO_ROOT/scripts/lib.sh"
 
 # --- cleanup -----------------------------------------------------------------
 
@@ -88,21 +57,6 @@ teardown() {
 }
 
 # --- services ---------------------------------------------------------------
-
-# port_in_use PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
-port_in_use() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# free_port START: print the first port >= START nobody listens on.
-free_port() {
-	local p=$1
-	while port_in_use "$p"; do
-		p=$((p + 1))
-		((p < 65535)) || die "no free port found"
-	done
-	echo "$p"
-}
 
 setup_postgres() {
 	if [[ -n ${KLAXON_TEST_POSTGRES_URL:-} ]]; then
@@ -189,17 +143,11 @@ setup_prometheus() {
 # differs on range boundaries). The first build takes minutes; it is kept
 # per version under ~/.cache/klaxon-tools, so later runs reuse it.
 setup_promtool() {
-	local version dir
+	local version
 	version=$(go list -m -f '{{.Version}}' github.com/prometheus/prometheus) ||
 		die "cannot find the prometheus module version in go.mod"
-	dir="${XDG_CACHE_HOME:-$HOME/.cache}/klaxon-tools/$version"
-	if [[ ! -x $dir/promtool ]]; then
-		log "building promtool $version (once; cached in $dir)"
-		mkdir -p "$dir"
-		(cd / && GOBIN="$dir" go install "github.com/prometheus/prometheus/cmd/promtool@$version") ||
-			die "could not build promtool $version"
-	fi
-	export KLAXON_TEST_PROMTOOL_BINARY="$dir/promtool"
+	KLAXON_TEST_PROMTOOL_BINARY=$(go_tool "$version" promtool "github.com/prometheus/prometheus/cmd/promtool@$version")
+	export KLAXON_TEST_PROMTOOL_BINARY
 }
 
 # setup_mailpit builds mailpit, a real SMTP server (STARTTLS, AUTH) with a
@@ -207,14 +155,8 @@ setup_promtool() {
 # under ~/.cache/klaxon-tools, so later runs reuse it.
 MAILPIT_VERSION=v1.33.1
 setup_mailpit() {
-	local dir="${XDG_CACHE_HOME:-$HOME/.cache}/klaxon-tools/mailpit-$MAILPIT_VERSION"
-	if [[ ! -x $dir/mailpit ]]; then
-		log "building mailpit $MAILPIT_VERSION (once; cached in $dir)"
-		mkdir -p "$dir"
-		(cd / && GOBIN="$dir" go install "github.com/axllent/mailpit@$MAILPIT_VERSION") ||
-			die "could not build mailpit $MAILPIT_VERSION"
-	fi
-	export KLAXON_TEST_MAILPIT="$dir/mailpit"
+	KLAXON_TEST_MAILPIT=$(go_tool "mailpit-$MAILPIT_VERSION" mailpit "github.com/axllent/mailpit@$MAILPIT_VERSION")
+	export KLAXON_TEST_MAILPIT
 }
 
 setup_chromium() {
@@ -224,24 +166,6 @@ setup_chromium() {
 
 # --- steps ------------------------------------------------------------------
 
-RESULTS=()
-FAILED=0
-
-# step NAME CMD...: run CMD, record PASS/FAIL for the summary, keep going.
-step() {
-	local name=$1 start=$SECONDS rc=0
-	shift
-	log "$name"
-	"$@" || rc=$?
-	if [[ $rc -eq 0 ]]; then
-		RESULTS+=("PASS  $name ($((SECONDS - start))s)")
-	else
-		RESULTS+=("FAIL  $name (exit $rc, $((SECONDS - start))s)")
-		FAILED=1
-	fi
-}
-
-skip_step() { RESULTS+=("SKIP  $1"); log "skipped: $1"; }
 
 check_gofmt() {
 	local out
@@ -281,14 +205,6 @@ run_fuzz() {
 	return $rc
 }
 
-summary() {
-	echo
-	echo "==================== scripts/test.sh summary ===================="
-	printf '  %s\n' "${RESULTS[@]}"
-	echo "  total $((SECONDS))s"
-	if [[ $FAILED -eq 0 ]]; then echo "  RESULT: PASS"; else echo "  RESULT: FAIL"; fi
-	echo "================================================================="
-}
 
 main() {
 	trap 'rc=$?; teardown; exit $rc' EXIT
@@ -305,7 +221,7 @@ main() {
 	if [[ $# -gt 0 ]]; then
 		# Pass-through mode: no static checks, just the requested tests.
 		step "go test -count=1 $*" go test -count=1 "$@"
-		summary
+		summary scripts/test.sh
 		return "$FAILED"
 	fi
 
@@ -346,7 +262,7 @@ main() {
 		skip_step "go test -race (no router/, notifiers/ or storage/ yet)"
 	fi
 
-	summary
+	summary scripts/test.sh
 	return "$FAILED"
 }
 

@@ -30,7 +30,7 @@ func TestContract(t *testing.T) {
 				for i := 0; i < 3; i++ {
 					var id int64
 					if err := tx.QueryRow(ctx, `INSERT INTO incidents (group_id, group_key, receiver, title, status, labels, opened_at, updated_at)
-						VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, "g", "{}:{}", "r", "t", "triggered", "{}", 1, 1).Scan(&id); err != nil {
+						VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, []string{"g0", "g1", "g2"}[i], "{}:{}", "r", "t", "triggered", "{}", 1, 1).Scan(&id); err != nil {
 						return err
 					}
 					ids = append(ids, id)

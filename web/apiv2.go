@@ -262,10 +262,15 @@ func (s *Server) amConfig() *amconfig.Config {
 	return s.opts.AlertmanagerConfig()
 }
 
+// ClusterPeer is a replica sharing the database, as /api/v2/status lists it.
+type ClusterPeer struct {
+	Name, Address string
+}
+
 // getStatusV2 is GET /api/v2/status. The configuration is Alertmanager's
 // own rendering of the parsed file (secrets hidden), as Alertmanager
-// serves it; the cluster is this instance alone, because replicas share
-// the database instead of gossiping.
+// serves it; the cluster's peers are the live replicas sharing the
+// database (they coordinate through it instead of gossiping).
 func (s *Server) getStatusV2(w http.ResponseWriter, _ *http.Request) {
 	original := ""
 	if cfg := s.amConfig(); cfg != nil {
@@ -274,6 +279,17 @@ func (s *Server) getStatusV2(w http.ResponseWriter, _ *http.Request) {
 	uptime := strfmt.DateTime(s.opts.StartTime)
 	clusterStatus := "ready"
 	name, addr := s.opts.PeerName, s.opts.PeerAddress
+	peers := []*models.PeerStatus{{Name: &name, Address: &addr}}
+	if s.opts.ClusterPeers != nil {
+		live, settled := s.opts.ClusterPeers()
+		if !settled {
+			clusterStatus = "settling"
+		}
+		peers = make([]*models.PeerStatus, 0, len(live))
+		for _, p := range live {
+			peers = append(peers, &models.PeerStatus{Name: &p.Name, Address: &p.Address})
+		}
+	}
 	resp := models.AlertmanagerStatus{
 		Uptime: &uptime,
 		VersionInfo: &models.VersionInfo{
@@ -284,7 +300,7 @@ func (s *Server) getStatusV2(w http.ResponseWriter, _ *http.Request) {
 		Cluster: &models.ClusterStatus{
 			Name:   name,
 			Status: &clusterStatus,
-			Peers:  []*models.PeerStatus{{Name: &name, Address: &addr}},
+			Peers:  peers,
 		},
 	}
 	writeJSON(w, http.StatusOK, resp)

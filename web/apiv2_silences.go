@@ -145,6 +145,8 @@ func (s *Server) postSilencesV2(w http.ResponseWriter, r *http.Request) {
 		writeV2Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// A logged-in user silences as themselves; a token as its body says.
+	sil.CreatedBy = actorName(r, sil.CreatedBy)
 	id, err := s.opts.Alertmanager.SetSilence(r.Context(), sil)
 	switch {
 	case errors.Is(err, router.ErrSilenceNotFound):

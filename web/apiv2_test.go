@@ -69,7 +69,7 @@ func newAPIServer(t *testing.T, db *storage.DB) *apiServer {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv := New(Options{
+	srv := asAdmin(t, Options{
 		Router: rt, Alertmanager: rt,
 		AlertmanagerConfig: func() *amconfig.Config { return cfg },
 		ResolveTimeout:     func() time.Duration { return 5 * time.Minute },

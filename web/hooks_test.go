@@ -17,18 +17,11 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/alertmanager/alert"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
-	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents"
-	"github.com/klaxon-dev/klaxon/incidents/oncall"
 	"github.com/klaxon-dev/klaxon/internal/storagetest"
-	"github.com/klaxon-dev/klaxon/notifiers"
 	"github.com/klaxon-dev/klaxon/notifiers/pagerduty"
-	"github.com/klaxon-dev/klaxon/notifiers/receiver"
-	"github.com/klaxon-dev/klaxon/router"
 	"github.com/klaxon-dev/klaxon/storage"
 )
 
@@ -63,42 +56,11 @@ type hooks struct {
 
 func newHooks(t *testing.T, db *storage.DB) *hooks {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := config.Load([]byte(hooksConfig), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
-	reg := prometheus.NewRegistry()
-	ext, _ := url.Parse("http://klaxon.example.com")
-	outbox := notifiers.NewOutbox(notifiers.OutboxOptions{DB: db, Clock: clk, Build: receiver.Build, ExternalURL: ext, Registerer: reg})
-	if err := outbox.ApplyConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	oc := oncall.New(oncall.Options{DB: db, Clock: clk})
-	if err := oc.ApplyConfig(ctx, &cfg.OnCall); err != nil {
-		t.Fatal(err)
-	}
-	inc := incidents.New(incidents.Options{DB: db, Clock: clk, Outbox: outbox, OnCall: oc, Registerer: reg, ExternalURL: ext})
-	if err := inc.ApplyConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	a := alert.New(model.Alert{Labels: model.LabelSet{"alertname": "Down"}, StartsAt: clk.Now()}, clk.Now(), false)
-	err = db.InTx(ctx, func(tx *storage.Tx) error {
-		_, err := inc.Flush(ctx, tx, &router.Notification{GroupID: "g1", GroupKey: groupKey, Receiver: "team",
-			GroupLabels: model.LabelSet{"alertname": "Down"}, Alerts: []*alert.Alert{a}, Reason: router.ReasonFirst, At: clk.Now()})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(Options{Incidents: inc, Gatherer: reg, Registerer: reg, Now: clk.Now}))
+	w := newIncidentWorld(t, db, hooksConfig, model.Alert{Labels: model.LabelSet{"alertname": "Down"}})
+	inc, clk, reg := w.inc, w.clk, w.reg
+	srv := httptest.NewServer(asAdmin(t, Options{Incidents: inc, Gatherer: reg, Registerer: reg, Now: clk.Now}))
 	t.Cleanup(srv.Close)
-	list, err := inc.List(ctx, incidents.Filter{})
-	if err != nil || len(list) != 1 {
-		t.Fatalf("incidents: %v, %v", list, err)
-	}
-	return &hooks{t: t, srv: srv, inc: inc, clk: clk, id: list[0].ID}
+	return &hooks{t: t, srv: srv, inc: inc, clk: clk, id: w.id}
 }
 
 func (h *hooks) status() incidents.Status {

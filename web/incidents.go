@@ -92,7 +92,7 @@ func (s *Server) actor(w http.ResponseWriter, r *http.Request) (incidents.Actor,
 		return incidents.Actor{}, false
 	}
 	if b.Via == "" {
-		b.Via = "api"
+		b.Via = actorVia(r)
 	}
 	switch b.Via {
 	case "api", "cli", "ui":
@@ -101,7 +101,7 @@ func (s *Server) actor(w http.ResponseWriter, r *http.Request) (incidents.Actor,
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("via: want api, cli or ui, got %q", b.Via))
 		return incidents.Actor{}, false
 	}
-	return incidents.Actor{Name: b.By, Via: b.Via}, true
+	return incidents.Actor{Name: actorName(r, b.By), Via: b.Via}, true
 }
 
 func (s *Server) ackIncident(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +201,7 @@ func (s *Server) editIncident(do func(ctx context.Context, id int64, by incident
 			writeError(w, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
-		inc, err := do(r.Context(), id, incidents.Actor{Name: e.By, Via: "api"}, e)
+		inc, err := do(r.Context(), id, incidents.Actor{Name: actorName(r, e.By), Via: actorVia(r)}, e)
 		if err != nil {
 			writeError(w, incidentStatus(err), err.Error())
 			return

@@ -55,7 +55,7 @@ func newOnCallAPI(t *testing.T, db *storage.DB) *onCallAPI {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(New(Options{OnCall: svc, Gatherer: reg, Registerer: reg, Now: clk.Now}))
+	srv := httptest.NewServer(asAdmin(t, Options{OnCall: svc, Gatherer: reg, Registerer: reg, Now: clk.Now}))
 	t.Cleanup(srv.Close)
 	return &onCallAPI{t: t, srv: srv, svc: svc}
 }

@@ -83,7 +83,7 @@ func (s *Server) updatePostmortem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	pm, err := s.opts.Incidents.UpdatePostmortem(r.Context(), id, incidents.Actor{Name: body.By, Via: "api"}, body.Postmortem)
+	pm, err := s.opts.Incidents.UpdatePostmortem(r.Context(), id, incidents.Actor{Name: actorName(r, body.By), Via: actorVia(r)}, body.Postmortem)
 	if err != nil {
 		writeError(w, incidentStatus(err), err.Error())
 		return

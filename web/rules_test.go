@@ -20,7 +20,7 @@ func (s *stubRules) Alerts() []*rules.Alert { return []*rules.Alert{{State: "fir
 
 func TestRulesAPIUsesPrometheusEnvelope(t *testing.T) {
 	st := &stubRules{}
-	srv := New(Options{Rules: st})
+	srv := asAdmin(t, Options{Rules: st})
 	get := func(path string) (int, map[string]any) {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

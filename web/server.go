@@ -73,9 +73,22 @@ type Options struct {
 	StartTime time.Time
 	// PeerName and PeerAddress name this instance in the cluster status.
 	PeerName, PeerAddress string
+	// ClusterPeers, if set, lists the live replicas sharing the database
+	// for the cluster status, and whether this one settled (holds its
+	// share of the work); unset, this instance is the only peer.
+	ClusterPeers func() (peers []ClusterPeer, settled bool)
 	// Rules serves Prometheus's GET /api/v1/rules and /api/v1/alerts from
 	// the rule evaluator; nil leaves them out.
 	Rules Rules
+	// PrometheusURL is the base URL of the Prometheus the rules query, for
+	// the rules page's graph links; nil or "" leaves the links out.
+	PrometheusURL func() string
+	// Deliveries reports recent notification deliveries per receiver and
+	// integration for the status page; nil leaves them out.
+	Deliveries Deliveries
+	// Access is access control: users, sessions, tokens and who may reach
+	// which route (web/auth.go).
+	Access Access
 }
 
 // Server is Klaxon's HTTP handler.
@@ -104,6 +117,10 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	// Every route below is authenticated and checked against its access
+	// rule (web/auth.go) before its handler runs.
+	r.Use(s.accessControl(r))
+	s.authRoutes(r)
 	r.Get("/-/healthy", s.healthy)
 	r.Head("/-/healthy", s.healthy)
 	r.Get("/-/ready", s.ready)

@@ -97,6 +97,8 @@ func uiFuncs() template.FuncMap {
 		"join":    strings.Join,
 		"lower":   strings.ToLower,
 		"add":     func(a, b int) int { return a + b },
+		// markdown renders untrusted Markdown sanitised (web/markdown.go).
+		"markdown": renderMarkdown,
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {
 				return nil, fmt.Errorf("dict: odd number of arguments")

@@ -17,7 +17,7 @@ import (
 )
 
 type incidentsCmd struct {
-	url, output, by                     *string
+	url, output, by, token              *string
 	status, severity, service, assignee *string
 	list, ack, unack, resolve           *kingpin.CmdClause
 	ackID, unackID, resolveID           *int64
@@ -28,6 +28,7 @@ func newIncidentsCmd(app *kingpin.Application) *incidentsCmd {
 	cmd := app.Command("incidents", "List, acknowledge, un-acknowledge and resolve incidents on a running Klaxon.")
 	c.url = cmd.Flag("klaxon.url", "Klaxon's URL, including any --web.route-prefix.").
 		Envar("KLAXON_URL").Default("http://localhost:9093").String()
+	c.token = cmd.Flag("token", "API token with the read scope (respond to act); see klaxon tokens create.").Envar("KLAXON_TOKEN").String()
 	c.output = cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").Enum("table", "json")
 	c.by = cmd.Flag("by", "Who acts; defaults to the current user.").String()
 	c.list = cmd.Command("list", "List incidents, newest first.").Default()
@@ -50,6 +51,7 @@ func (c *incidentsCmd) run(cmd string) int {
 		fmt.Fprintln(os.Stderr, "klaxon:", err)
 		return 2
 	}
+	cl.SetToken(*c.token)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	by := *c.by

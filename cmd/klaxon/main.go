@@ -28,6 +28,8 @@ func main() {
 	inc := newIncidentsCmd(app)
 	oc := newOnCallCmd(app)
 	rulesTools := newRulesCmd(app)
+	users := newUsersCmd(app)
+	tokens := newTokensCmd(app)
 
 	cmd, err := app.Parse(os.Args[1:])
 	if err != nil {
@@ -47,6 +49,10 @@ func main() {
 		code = oc.run()
 	case rulesTools.check.FullCommand(), rulesTools.test.FullCommand():
 		code = rulesTools.runCmd(cmd)
+	case users.add.FullCommand(), users.passwd.FullCommand(), users.list.FullCommand(), users.remove.FullCommand():
+		code = users.run(cmd)
+	case tokens.create.FullCommand(), tokens.list.FullCommand(), tokens.revoke.FullCommand():
+		code = tokens.run(cmd)
 	default:
 		code = inc.run(cmd)
 	}

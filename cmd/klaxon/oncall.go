@@ -20,6 +20,7 @@ import (
 type onCallCmd struct {
 	cmd                       *kingpin.CmdClause
 	url, output, schedule, at *string
+	token                     *string
 	// Tests replace these.
 	stdout, stderr io.Writer
 	now            func() time.Time
@@ -32,6 +33,7 @@ func newOnCallCmd(app *kingpin.Application) *onCallCmd {
 	c.cmd = app.Command("oncall", "Show who is on call for a schedule now or at a given time, and who is next.")
 	c.url = c.cmd.Flag("klaxon.url", "Klaxon's URL, including any --web.route-prefix.").
 		Envar("KLAXON_URL").Default("http://localhost:9093").String()
+	c.token = c.cmd.Flag("token", "API token with the read scope; see klaxon tokens create.").Envar("KLAXON_TOKEN").String()
 	c.output = c.cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").Enum("table", "json")
 	c.at = c.cmd.Flag("at", "When to ask about: RFC 3339 (2026-03-29T09:00:00+02:00), local 2026-03-29T09:00, or relative +8h / -1d. Default now.").String()
 	c.schedule = c.cmd.Arg("schedule", "Schedule name.").Required().String()
@@ -73,6 +75,9 @@ func (c *onCallCmd) run() int {
 	if err != nil {
 		fmt.Fprintln(c.stderr, "klaxon:", err)
 		return 2
+	}
+	if c.token != nil {
+		cl.SetToken(*c.token)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxon-dev/klaxon/auth"
 	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents/oncall"
 	"github.com/klaxon-dev/klaxon/internal/storagetest"
@@ -36,12 +38,20 @@ schedules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := oncall.New(oncall.Options{DB: storagetest.Open(t, "sqlite")})
+	db := storagetest.Open(t, "sqlite")
+	svc := oncall.New(oncall.Options{DB: db})
 	if err := svc.ApplyConfig(context.Background(), &cfg.OnCall); err != nil {
 		t.Fatal(err)
 	}
+	// The command authenticates with a token from KLAXON_TOKEN.
+	access := auth.New(auth.Options{DB: db})
+	_, token, err := access.CreateToken(context.Background(), "cli", []auth.Scope{auth.ScopeRead, auth.ScopeRespond}, "test", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KLAXON_TOKEN", token)
 	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(web.New(web.Options{OnCall: svc, Gatherer: reg, Registerer: reg}))
+	srv := httptest.NewServer(web.New(web.Options{OnCall: svc, Gatherer: reg, Registerer: reg, Access: web.Access{Auth: access}}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -90,6 +100,7 @@ func TestOnCallCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl.SetToken(os.Getenv("KLAXON_TOKEN"))
 	o, err := cl.AddOverride(context.Background(), oncall.Override{Schedule: "primary", Add: "carol", Remove: "bob",
 		Start: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
+	"github.com/klaxon-dev/klaxon/cluster"
 	"github.com/klaxon-dev/klaxon/config"
 	"github.com/klaxon-dev/klaxon/incidents"
 	"github.com/klaxon-dev/klaxon/incidents/oncall"
@@ -51,6 +52,7 @@ type serveCmd struct {
 	clockOffset  *string
 	cluster      map[string]*string
 	clusterPeers *[]string
+	clusterLease *time.Duration
 	log          *promslog.Config
 }
 
@@ -67,7 +69,7 @@ func newServeCmd(app *kingpin.Application) *serveCmd {
 	c := &serveCmd{cmd: app.Command("serve", "Run the Klaxon server.").Default(), cluster: map[string]*string{}}
 	c.configFile = c.cmd.Flag("config.file", "Klaxon configuration file (an alertmanager.yml plus Klaxon's own keys).").
 		Default("klaxon.yml").String()
-	c.storagePath = c.cmd.Flag("storage.path", "Directory of the embedded SQLite store, used without --database-url.").
+	c.storagePath = c.cmd.Flag("storage.path", "Directory of the embedded SQLite store (used without --database-url), and of this replica's id.").
 		Default("data/").String()
 	c.databaseURL = c.cmd.Flag("database-url", "PostgreSQL URL (postgres://user:pass@host/db); replaces the embedded store.").
 		Envar("KLAXON_DATABASE_URL").String()
@@ -85,6 +87,8 @@ func newServeCmd(app *kingpin.Application) *serveCmd {
 		c.cluster[name] = c.cmd.Flag("cluster."+name, "Ignored: replicas coordinate through PostgreSQL.").Hidden().String()
 	}
 	c.clusterPeers = c.cmd.Flag("cluster.peer", "Ignored: replicas coordinate through PostgreSQL.").Hidden().Strings()
+	c.clusterLease = c.cmd.Flag("cluster.lease-duration", "With PostgreSQL: how long a replica's share of the alert groups stays its own without a heartbeat; a dead replica's groups move to the others after this.").
+		Default(cluster.DefaultLease.String()).Duration()
 	c.log = &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
 	c.cmd.Flag(promslogflag.LevelFlagName, promslogflag.LevelFlagHelp).Default("info").SetValue(c.log.Level)
 	c.cmd.Flag(promslogflag.FormatFlagName, promslogflag.FormatFlagHelp).Default("logfmt").SetValue(c.log.Format)
@@ -133,6 +137,10 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	}
 	defer db.Close()
 	logger.Info("Opened store", "store", db.String())
+	authSvc := authService(db, cfg.Auth, time.Now, logger.With("component", "auth"))
+	if err := bootstrapAdmin(ctx, authSvc, *c.storagePath, logger); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -154,11 +162,33 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		DB: db, Clock: clock, Logger: logger.With("component", "incidents"), Registerer: reg, Outbox: outbox, ExternalURL: extURL,
 		OnCall: oc,
 	})
+	// On PostgreSQL every process is a replica of a cluster sharing the
+	// database: alert groups are flushed by the replica holding their slot.
+	var (
+		member *cluster.Member
+		fence  router.Fence
+	)
+	if db.Dialect() == storage.Postgres {
+		// The id is kept in the storage directory, so that a process
+		// restarted after a crash takes its own slots back at once.
+		id, idLock, err := cluster.StableID(*c.storagePath)
+		if err != nil {
+			logger.Warn("Cannot keep the replica id; a restart after a crash waits for the lease", "err", err)
+		} else {
+			defer idLock.Close()
+		}
+		member = cluster.New(cluster.Options{
+			DB: db, Logger: logger.With("component", "cluster"), Registerer: reg, ID: id,
+			Lease: *c.clusterLease, Slots: router.Slots,
+		})
+		fence = member
+	}
 	rt := router.New(router.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc,
 		// A committed flush may have queued notifications and opened an
 		// escalation whose next step is sooner than the loop's next look.
 		AfterCommit: func() { outbox.Poke(); inc.Wake() },
+		Fence:       fence,
 	})
 
 	rl := &reloader{file: *c.configFile, logger: logger, outbox: outbox, incidents: inc, router: rt, reg: reg}
@@ -174,10 +204,12 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	var ready atomic.Bool
 	srv := web.New(web.Options{
 		Router: rt, Incidents: inc,
-		OnCall:         rl.oncall,
-		Rules:          rl.rules,
-		Reload:         func() error { return rl.reload(ctx) },
-		Ready:          ready.Load,
+		OnCall: rl.oncall,
+		Rules:  rl.rules,
+		Reload: func() error { return rl.reload(ctx) },
+		// Not ready while the database is away: ingest would answer 503.
+		Ready:          func() bool { return ready.Load() && reachable(db) },
+		ClusterPeers:   clusterPeers(member, extURL.Host),
 		ResolveTimeout: rl.resolveTimeout,
 		Gatherer:       reg, Registerer: reg,
 		Logger:       logger.With("component", "web"),
@@ -189,12 +221,31 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		AlertmanagerConfig: func() *amconfig.Config { return rl.current.Load().Alertmanager },
 		PeerName:           extURL.Host,
 		PeerAddress:        extURL.Host,
+		// The UI's rules page links expressions to this Prometheus's graph,
+		// and its status page counts deliveries in the outbox.
+		PrometheusURL: func() string {
+			// external_url is where people reach Prometheus; url may be
+			// an address only Klaxon can reach.
+			if p := rl.current.Load().Prometheus; p.ExternalURL != "" {
+				return p.ExternalURL
+			}
+			return rl.current.Load().Prometheus.URL
+		},
+		Deliveries: outbox,
+		// Access control is read from the file at start (config/auth.go).
+		Access: webAccess(cfg.Auth, authSvc, extURL),
 	})
 	ln, err := net.Listen("tcp", *c.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *c.listen, err)
 	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	if member != nil {
+		// Replicas share the external URL (a Service's); each is named by
+		// its host and port, as peers in /api/v2/status.
+		addr := peerAddress(ln.Addr())
+		member.SetAddress(addr, addr)
+	}
 
 	var wg sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(context.Background())
@@ -202,6 +253,10 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	wg.Go(func() { outbox.Run(workCtx) })
 	wg.Go(func() { rl.rules.Run(workCtx) })
 	wg.Go(func() { inc.Run(workCtx) })
+	if member != nil {
+		wg.Go(func() { member.Run(workCtx, rt) })
+		wg.Go(func() { rt.RunSync(workCtx, router.DefaultSyncInterval) })
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -232,6 +287,39 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// peerAddress names this replica: the host name (a pod's name) and the
+// port it listens on.
+func peerAddress(ln net.Addr) string {
+	_, port, err := net.SplitHostPort(ln.String())
+	host, herr := os.Hostname()
+	if err != nil || herr != nil {
+		return ln.String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// reachable reports whether the database answers within a short time.
+func reachable(db *storage.DB) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return db.PingContext(ctx) == nil
+}
+
+// clusterPeers lists the live replicas for /api/v2/status; without a
+// cluster (SQLite) this process is the only one.
+func clusterPeers(m *cluster.Member, self string) func() ([]web.ClusterPeer, bool) {
+	return func() ([]web.ClusterPeer, bool) {
+		if m == nil {
+			return []web.ClusterPeer{{Name: self, Address: self}}, true
+		}
+		var out []web.ClusterPeer
+		for _, p := range m.Peers() {
+			out = append(out, web.ClusterPeer{Name: p.Name, Address: p.Address})
+		}
+		return out, m.Settled()
+	}
 }
 
 // externalURL works out the public URL and route prefix as Alertmanager does.
@@ -319,6 +407,7 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config) error {
 func (r *reloader) reload(ctx context.Context) error {
 	cfg, err := config.LoadFile(r.file)
 	if err == nil {
+		warnAuthChange(r.logger, r.current.Load(), cfg)
 		err = r.apply(ctx, cfg)
 	}
 	if err != nil {

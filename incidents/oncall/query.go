@@ -139,6 +139,33 @@ func (s *Service) UserShifts(ctx context.Context, user string, from, to time.Tim
 	return out, nil
 }
 
+// ScheduleShifts lists one schedule's shifts, overrides applied, that meet
+// [from, to), ordered by start: the calendar of a schedule. Shifts are
+// whole, as in UserShifts.
+func (s *Service) ScheduleShifts(ctx context.Context, schedule string, from, to time.Time) ([]Shift, error) {
+	for field, t := range map[string]time.Time{"from": from, "to": to} {
+		if err := checkTime("schedule", schedule, field, t); err != nil {
+			return nil, err
+		}
+	}
+	sc, err := s.schedule(ctx, s.db, schedule)
+	if err != nil {
+		return nil, err
+	}
+	p, ovs, err := s.planOf(ctx, sc, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := []Shift{}
+	for _, sh := range shifts(p.name, p.timeline(from.Add(-p.span()).UTC(), to.Add(p.span()).UTC(), ovs)) {
+		if sh.End.After(from) && sh.Start.Before(to) {
+			out = append(out, sh)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Shift) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
 // Snapshot is an escalation policy as it stood when an incident started,
 // with the users it pages directly. The escalation engine stores it with
 // the incident, so that editing or deleting the policy does not change an

@@ -20,7 +20,13 @@ import (
 type Client struct {
 	base *url.URL
 	http *http.Client
+	// token is sent as Authorization: Bearer when set.
+	token string
 }
+
+// SetToken makes the client send an API token (klaxon tokens create) with
+// every request.
+func (c *Client) SetToken(token string) { c.token = token }
 
 // New returns a client for the server at base (e.g. http://localhost:9093,
 // including any --web.route-prefix).
@@ -57,6 +63,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

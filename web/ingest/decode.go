@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-openapi/strfmt"
@@ -65,10 +66,23 @@ func badRequest(format string, args ...any) *Error {
 // the rest, the batch is all or nothing: on any problem no alerts are
 // returned, and the *Error lists the problems by index.
 func DecodeAPIv2(r io.Reader, now time.Time, resolveTimeout time.Duration) ([]*alert.Alert, error) {
-	body, err := readBody(r)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := readBodyInto(buf, r)
 	if err != nil {
 		return nil, err
 	}
+	if alerts, ok := decodeAPIv2Fast(body, now, resolveTimeout); ok {
+		return alerts, nil
+	}
+	return decodeAPIv2Reference(body, now, resolveTimeout)
+}
+
+// decodeAPIv2Reference decodes body as Alertmanager does, through the
+// OpenAPI models and their validation, and explains every problem. It is
+// the definition of what DecodeAPIv2 accepts; decodeAPIv2Fast only takes a
+// shortcut for the bodies on which it is sure to agree.
+func decodeAPIv2Reference(body []byte, now time.Time, resolveTimeout time.Duration) ([]*alert.Alert, error) {
 	// PostableAlerts is a plain slice without its own UnmarshalJSON, so
 	// decoding it element by element is equivalent to decoding it whole, and
 	// lets one broken element be reported without hiding the others.
@@ -491,7 +505,32 @@ func objectMembers(raw []byte) ([]member, bool) {
 // readBody reads the whole body first: the decoders need it for error
 // positions, and the caller's http.MaxBytesReader bounds it.
 func readBody(r io.Reader) ([]byte, error) {
-	body, err := io.ReadAll(r)
+	return readBodyInto(new(bytes.Buffer), r)
+}
+
+// bodies are buffers for request bodies, reused because alerts arrive in
+// a steady stream of similar batches. Nothing decoded from a body refers
+// to its bytes: strings are copied or interned.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps an occasional huge body from pinning its buffer.
+const maxPooledBody = 4 << 20
+
+func getBuffer() *bytes.Buffer { return bodies.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodies.Put(b)
+}
+
+// readBodyInto reads r into buf and returns its bytes, valid until buf is
+// reused.
+func readBodyInto(buf *bytes.Buffer, r io.Reader) ([]byte, error) {
+	_, err := buf.ReadFrom(r)
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

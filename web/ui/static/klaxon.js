@@ -83,6 +83,11 @@
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
     api(parts[0], parts[1], body).then(function (data) {
+      // data-reset: empty the form once sent (a note, a link); an old
+      // error message goes too.
+      if (form.hasAttribute("data-reset")) form.reset();
+      var oldErr = form.querySelector(".form-error");
+      if (oldErr) oldErr.remove();
       var then = form.getAttribute("data-then") || "reload";
       if (then === "reload") {
         refreshLive(true).then(function (replaced) { if (!replaced) window.location.reload(); });
@@ -99,7 +104,11 @@
   var live = null, lastHTML = null;
   function refreshLive(force) {
     if (!live) return Promise.resolve(false);
-    if (!force && (document.hidden || live.contains(document.activeElement) && document.activeElement !== document.body)) {
+    // Only a field being typed in holds the refresh back: a button or a
+    // link keeps focus after a click (a link opened in a new tab, a
+    // cancelled confirm), and must not freeze the page.
+    var typing = live.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (!force && (document.hidden || typing)) {
       return Promise.resolve(false);
     }
     var url = new URL(window.location.href);
