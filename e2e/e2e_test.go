@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -251,6 +252,14 @@ func TestHealthReadyMetricsReload(t *testing.T) {
 				t.Errorf("/metrics has no %s", name)
 			}
 		}
+		// Started on port 0, the server names itself by the port it got.
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(k.URL, "http://"))
+		// On PostgreSQL the replica settles first: it lists itself once its
+		// heartbeat is in and its slots are held.
+		waitFor(t, "/api/v2/status to list this process on port "+port+", ready", func() bool {
+			peers, status := clusterStatus(k.URL, e.adminToken())
+			return len(peers) == 1 && strings.HasSuffix(peers[0], ":"+port) && status == "ready"
+		})
 
 		broken := "route:\n  receiver: hook\n  group_by: @alertname\n"
 		e.writeConfig(broken)

@@ -201,6 +201,15 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		return err
 	}
 
+	ln, err := net.Listen("tcp", *c.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *c.listen, err)
+	}
+	defer ln.Close()
+	// This replica's name among the peers: the host name (a pod's) and
+	// the port it really listens on (":0" picks one).
+	self := peerAddress(ln.Addr())
+
 	var ready atomic.Bool
 	srv := web.New(web.Options{
 		Router: rt, Incidents: inc,
@@ -209,7 +218,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		Reload: func() error { return rl.reload(ctx) },
 		// Not ready while the database is away: ingest would answer 503.
 		Ready:          func() bool { return ready.Load() && reachable(db) },
-		ClusterPeers:   clusterPeers(member, extURL.Host),
+		ClusterPeers:   clusterPeers(member, self),
 		ResolveTimeout: rl.resolveTimeout,
 		Gatherer:       reg, Registerer: reg,
 		Logger:       logger.With("component", "web"),
@@ -219,8 +228,8 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		// The rest of Alertmanager's API v2: alerts, groups, silences, status.
 		Alertmanager:       rt,
 		AlertmanagerConfig: func() *amconfig.Config { return rl.current.Load().Alertmanager },
-		PeerName:           extURL.Host,
-		PeerAddress:        extURL.Host,
+		PeerName:           self,
+		PeerAddress:        self,
 		// The UI's rules page links expressions to this Prometheus's graph,
 		// and its status page counts deliveries in the outbox.
 		PrometheusURL: func() string {
@@ -235,16 +244,11 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		// Access control is read from the file at start (config/auth.go).
 		Access: webAccess(cfg.Auth, authSvc, extURL),
 	})
-	ln, err := net.Listen("tcp", *c.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *c.listen, err)
-	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	if member != nil {
 		// Replicas share the external URL (a Service's); each is named by
 		// its host and port, as peers in /api/v2/status.
-		addr := peerAddress(ln.Addr())
-		member.SetAddress(addr, addr)
+		member.SetAddress(self, self)
 	}
 
 	var wg sync.WaitGroup
