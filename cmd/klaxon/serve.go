@@ -131,7 +131,7 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	db, err := storage.Open(ctx, storage.Options{DatabaseURL: *c.databaseURL, Path: *c.storagePath, Logger: logger})
+	db, err := openStore(ctx, storage.Options{DatabaseURL: *c.databaseURL, Path: *c.storagePath, Logger: logger}, logger)
 	if err != nil {
 		return err
 	}
@@ -291,6 +291,28 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// openStore opens the store, waiting while the database cannot be reached
+// (a replica starting before its PostgreSQL, or during an outage) instead
+// of exiting: it starts by itself when the database is back. A
+// configuration error (bad URL, wrong password, failed migration) stops
+// the start at once.
+func openStore(ctx context.Context, opts storage.Options, logger *slog.Logger) (*storage.DB, error) {
+	wait := time.Second
+	for {
+		db, err := storage.Open(ctx, opts)
+		if err == nil || !storage.Unavailable(err) || ctx.Err() != nil {
+			return db, err
+		}
+		logger.Warn("Waiting for the database", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // peerAddress names this replica: the host name (a pod's name) and the
