@@ -2,9 +2,8 @@ package router
 
 import (
 	"encoding/json"
-	"hash/maphash"
-	"sync"
 
+	"github.com/klaxon-dev/klaxon/internal/intern"
 	"github.com/prometheus/common/model"
 )
 
@@ -96,43 +95,6 @@ func scanFlatLabels(b []byte) (model.LabelSet, bool) {
 	return ls, i == len(b)
 }
 
-// Bounds of the label intern table: strings longer than labelInternMax
-// are not shared, and a shard holding labelInternShard strings is emptied.
-const (
-	labelInternMax   = 128
-	labelInternShard = 1 << 12
-)
-
-var (
-	labelIntern [16]struct {
-		mu sync.RWMutex
-		m  map[string]string
-		_  [32]byte // keeps shards on separate cache lines
-	}
-	labelInternSeed = maphash.MakeSeed()
-)
-
-// internLabel returns b as a string shared with earlier copies of the same
-// bytes: label names and values repeat across alerts (alertname, job,
-// severity, group values), and each copy held in memory costs an
-// allocation.
-func internLabel(b []byte) string {
-	if len(b) == 0 || len(b) > labelInternMax {
-		return string(b)
-	}
-	sh := &labelIntern[maphash.Bytes(labelInternSeed, b)%uint64(len(labelIntern))]
-	sh.mu.RLock()
-	v, ok := sh.m[string(b)]
-	sh.mu.RUnlock()
-	if ok {
-		return v
-	}
-	v = string(b)
-	sh.mu.Lock()
-	if sh.m == nil || len(sh.m) >= labelInternShard {
-		sh.m = make(map[string]string, labelInternShard)
-	}
-	sh.m[v] = v
-	sh.mu.Unlock()
-	return v
-}
+// internLabel returns b as a string shared with every other copy of the
+// same label name or value, those of ingested alerts included.
+func internLabel(b []byte) string { return intern.Bytes(b) }

@@ -3,12 +3,12 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"hash/maphash"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-openapi/strfmt"
+	"github.com/klaxon-dev/klaxon/internal/intern"
 	"github.com/prometheus/alertmanager/alert"
 	"github.com/prometheus/common/model"
 )
@@ -454,57 +454,7 @@ func (s *scanner) intern(b []byte) string {
 	if *slot == string(b) {
 		return *slot
 	}
-	v := intern(b)
+	v := intern.Bytes(b)
 	*slot = v
-	return v
-}
-
-// maxInterned bounds the strings shared between alerts: label names and
-// values repeat from alert to alert and from one re-send to the next, long
-// annotation texts rarely do.
-const maxInterned = 128
-
-// internShardSize bounds each shard of the intern table; a full shard is
-// emptied, so that the table holds at most internShards*internShardSize
-// strings however many distinct values pass through.
-const (
-	internShards    = 16
-	internShardSize = 1 << 12
-)
-
-// interned maps strings to their shared copy. Lookups with a []byte key
-// converted in the index expression do not allocate.
-var interned [internShards]struct {
-	mu sync.RWMutex
-	m  map[string]string
-	_  [32]byte // keeps shards on separate cache lines
-}
-
-var internSeed = maphash.MakeSeed()
-
-// intern returns b as a string shared with earlier copies of the same
-// bytes, so that re-sent alerts allocate no new strings and the alerts
-// held in memory share their label names and values.
-func intern(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if len(b) > maxInterned {
-		return string(b)
-	}
-	sh := &interned[maphash.Bytes(internSeed, b)%internShards]
-	sh.mu.RLock()
-	v, ok := sh.m[string(b)]
-	sh.mu.RUnlock()
-	if ok {
-		return v
-	}
-	v = string(b)
-	sh.mu.Lock()
-	if len(sh.m) >= internShardSize || sh.m == nil {
-		sh.m = make(map[string]string, internShardSize)
-	}
-	sh.m[v] = v
-	sh.mu.Unlock()
 	return v
 }
