@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -33,25 +34,41 @@ type row struct {
 	idx, attempts        int
 }
 
-// claimQuery takes due rows: pending ones whose time has come and sending
-// ones whose worker's lease expired. Only the oldest live row of each
-// (group, receiver, integration) qualifies, so a group's notifications
-// reach an integration one at a time and in order. The first %s leaves out
-// receivers that already use their share of this replica's workers; the
-// second is the row-locking clause: PostgreSQL replicas skip each other's
-// rows; SQLite has one writer.
+// candidatesQuery finds due rows: pending ones whose time has come and
+// sending ones whose worker's lease expired. Only the oldest live row of
+// each (group, receiver, integration) qualifies, so a group's
+// notifications reach an integration one at a time and in order. The
+// first %s is SQLite's index hint (below); the second leaves out receivers
+// that already use their share of this replica's workers; the third is the
+// row-locking clause: PostgreSQL replicas skip each other's rows; SQLite
+// has one writer.
+//
+// The live rows are walked in id order (index outbox_live) and the walk
+// stops at the limit, with one index look-up (outbox_order) per row for an
+// earlier live row of its group: a claim costs about as many look-ups as
+// rows it looks at, not a sort of every row waiting, which matters when a
+// thousand groups are notified at once and every finished send claims
+// again. SQLite, without statistics, would rather sort.
+const candidatesQuery = `SELECT o.id, o.receiver FROM outbox o %s
+WHERE o.status IN ('pending', 'sending')
+AND ((o.status = 'pending' AND o.next_attempt_at <= ?) OR (o.status = 'sending' AND o.locked_until < ?))
+AND NOT EXISTS (
+	SELECT 1 FROM outbox p
+	WHERE p.group_id = o.group_id AND p.receiver = o.receiver
+	AND p.integration = o.integration AND p.idx = o.idx
+	AND p.id < o.id AND p.status IN ('pending', 'sending'))
+%s
+ORDER BY o.id LIMIT ? %s`
+
+// claimQuery takes the candidates chosen, %s being their ids.
 const claimQuery = `UPDATE outbox SET status = 'sending', locked_until = ?, attempts = attempts + 1
-WHERE id IN (
-	SELECT o.id FROM outbox o
-	WHERE ((o.status = 'pending' AND o.next_attempt_at <= ?) OR (o.status = 'sending' AND o.locked_until < ?))
-	AND NOT EXISTS (
-		SELECT 1 FROM outbox p
-		WHERE p.group_id = o.group_id AND p.receiver = o.receiver
-		AND p.integration = o.integration AND p.idx = o.idx
-		AND p.id < o.id AND p.status IN ('pending', 'sending'))
-	%s
-	ORDER BY o.id LIMIT ? %s)
+WHERE id IN (%s)
 RETURNING id, incident_id, group_id, receiver, integration, idx, payload, attempts`
+
+// candidatesPerSlot is how many candidates a claim looks at per free
+// worker, so that rows of other receivers behind those of a receiver near
+// its share are found in the same claim.
+const candidatesPerSlot = 4
 
 // Run delivers due rows until ctx is done, then waits for the sends in
 // flight to finish and be recorded. It polls every second and whenever
@@ -165,12 +182,12 @@ func (o *Outbox) updatePending(ctx context.Context) {
 }
 
 func (o *Outbox) claim(ctx context.Context, limit int, skip []string) ([]row, error) {
-	lock := ""
+	hint, lock := "INDEXED BY outbox_live", ""
 	if o.db.Dialect() == storage.Postgres {
-		lock = "FOR UPDATE SKIP LOCKED"
+		hint, lock = "", "FOR UPDATE OF o SKIP LOCKED"
 	}
 	now := o.clock.Now()
-	args := []any{storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now)}
+	args := []any{storage.Millis(now), storage.Millis(now)}
 	exclude := ""
 	if len(skip) > 0 {
 		exclude = "AND o.receiver NOT IN (?" + strings.Repeat(", ?", len(skip)-1) + ")"
@@ -178,15 +195,20 @@ func (o *Outbox) claim(ctx context.Context, limit int, skip []string) ([]row, er
 			args = append(args, rcv)
 		}
 	}
-	args = append(args, limit)
+	args = append(args, limit*candidatesPerSlot)
 	var rows []row
-	// A transaction of its own, although one statement: the claim writes,
-	// and writers take their turn through InTx. It is relaxed: a claim
-	// lost in a power failure leaves the row pending, to be claimed again
-	// as when a lease expires.
+	// A transaction of its own: the claim writes, and writers take their
+	// turn through InTx. It is relaxed: a claim lost in a power failure
+	// leaves the row pending, to be claimed again as when a lease expires.
 	err := o.db.InTxRelaxed(ctx, func(tx *storage.Tx) error {
 		rows = rows[:0]
-		rs, err := tx.Query(ctx, fmt.Sprintf(claimQuery, exclude, lock), args...)
+		ids, err := o.choose(ctx, tx, fmt.Sprintf(candidatesQuery, hint, exclude, lock), args, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		q := fmt.Sprintf(claimQuery, "?"+strings.Repeat(", ?", len(ids)-1))
+		uargs := append([]any{storage.Millis(now.Add(o.lease))}, ids...)
+		rs, err := tx.Query(ctx, q, uargs...)
 		if err != nil {
 			return err
 		}
@@ -207,6 +229,39 @@ func (o *Outbox) claim(ctx context.Context, limit int, skip []string) ([]row, er
 	// RETURNING has no order; oldest first keeps sends roughly in order.
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 	return rows, nil
+}
+
+// choose reads the candidates, oldest first, and keeps up to limit of
+// them, no receiver beyond its share of the workers: a row claimed only to
+// be handed back would cost two more writes and another claim.
+func (o *Outbox) choose(ctx context.Context, tx *storage.Tx, q string, args []any, limit int) ([]any, error) {
+	rs, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	o.busyMu.Lock()
+	taken := maps.Clone(o.busy)
+	o.busyMu.Unlock()
+	if taken == nil {
+		taken = map[string]int{}
+	}
+	var ids []any
+	for rs.Next() && len(ids) < limit {
+		var (
+			id  int64
+			rcv string
+		)
+		if err := rs.Scan(&id, &rcv); err != nil {
+			return nil, err
+		}
+		if taken[rcv] >= o.perReceiver {
+			continue
+		}
+		taken[rcv]++
+		ids = append(ids, id)
+	}
+	return ids, rs.Err()
 }
 
 // deliver makes one attempt at r and records its outcome.
