@@ -19,6 +19,11 @@ type Options struct {
 	Scenarios []string      // of AllScenarios
 	Quick     bool          // small sizes, to check the harness
 	Workers   int           // concurrent clients of the ingest and load
+	// LatencyTrace takes an execution trace and a CPU profile of the servers that serve one
+	// during the latency scenario, over the background groups' first
+	// flushes; it slows the server down, so the figures of that run are
+	// for finding where probes wait, not for the table.
+	LatencyTrace bool
 
 	RepoDir            string // the Klaxon module, where the binary is built
 	KlaxonBinary       string // use this binary instead of building one

@@ -143,6 +143,9 @@ func (r *run) ingest(ctx context.Context, in *instance) (*IngestResult, error) {
 	return res, ctx.Err()
 }
 
+// backgroundGroupWait is the group_wait of the background traffic's route.
+const backgroundGroupWait = 30 * time.Second
+
 // profileTime bounds the CPU profile of the ingest traffic, traceTime its
 // execution trace (a few seconds make a trace of tens of megabytes).
 const (
@@ -206,6 +209,25 @@ func (r *run) latency(ctx context.Context, in *instance) (*LatencyResult, error)
 	wg.Go(func() {
 		openLoop(bgCtx, bg, interval, 8, func() []Alert { return mix.Next(BatchSize, time.Now()) }, &bgTally)
 	})
+	if r.opts.LatencyTrace {
+		// The background groups reach group_wait (30s) together; the
+		// trace starts a second before.
+		at := backgroundGroupWait - time.Second
+		if at > r.opts.Duration {
+			at = r.opts.Duration / 2
+		}
+		wg.Go(func() {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-time.After(at):
+			}
+			var pw sync.WaitGroup
+			pw.Go(func() { r.captureProfile(ctx, in, Latency, "trace", traceTime) })
+			pw.Go(func() { r.captureProfile(ctx, in, Latency, "profile", 2*traceTime) })
+			pw.Wait()
+		})
+	}
 	// Let the background traffic reach its pace first.
 	select {
 	case <-ctx.Done():

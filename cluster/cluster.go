@@ -86,6 +86,9 @@ type Member struct {
 	peers   []Peer
 	target  int
 	ok      bool // the last heartbeat succeeded
+	// epoch changes whenever the live replicas seen by the heartbeats
+	// change or a heartbeat fails (see Alone).
+	epoch uint64
 }
 
 // New returns a member; Run makes it take part.
@@ -162,6 +165,33 @@ func (m *Member) Peers() []Peer {
 	return slices.Clone(m.peers)
 }
 
+// Alone reports whether this replica was the only live one at its last
+// heartbeat that read them, and an epoch that changes whenever the live
+// replicas seen by the heartbeats change or a heartbeat fails. A replica
+// that was alone at two calls returning the same epoch was alone in
+// between, as far as the heartbeats can tell: one that announced itself
+// meanwhile stays listed for a lease, longer than between two heartbeats.
+// Before the first heartbeat the replica counts as alone (the epoch does
+// not change if the first one finds it so), so that the state read at
+// start-up counts as read alone.
+func (m *Member) Alone() (alone bool, epoch uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.peers == nil && m.epoch == 0 {
+		return true, 0 // no heartbeat yet, none failed
+	}
+	return len(m.peers) == 1 && m.peers[0].ID == m.id, m.epoch
+}
+
+// samePeersLocked reports whether peers are the replicas seen last; before
+// the first heartbeat, that is this replica alone.
+func (m *Member) samePeersLocked(peers []Peer) bool {
+	if m.peers == nil {
+		return len(peers) == 1 && peers[0].ID == m.id
+	}
+	return slices.EqualFunc(m.peers, peers, func(a, b Peer) bool { return a.ID == b.ID })
+}
+
 // Settled reports whether this replica holds its fair share of the slots
 // and its last heartbeat reached the database.
 func (m *Member) Settled() bool {
@@ -220,6 +250,10 @@ func (m *Member) Heartbeat(ctx context.Context, h Holder) (err error) {
 	defer func() {
 		m.mu.Lock()
 		m.ok = err == nil
+		if err != nil {
+			// Replicas may come and go unseen while heartbeats fail.
+			m.epoch++
+		}
 		m.mu.Unlock()
 	}()
 	now, err := m.dbNow(ctx)
@@ -259,6 +293,9 @@ func (m *Member) Heartbeat(ctx context.Context, h Holder) (err error) {
 		return fmt.Errorf("renew slot leases: %w", err)
 	}
 	m.mu.Lock()
+	if !m.samePeersLocked(peers) {
+		m.epoch++
+	}
 	m.peers, m.target = peers, target
 	m.mu.Unlock()
 	m.peersGauge.Set(float64(len(peers)))

@@ -198,3 +198,49 @@ func TestSyncForgetsAlertsResolvedElsewhere(t *testing.T) {
 	}
 	b.advance(5*time.Minute, 0)
 }
+
+// TestSyncSkippedOnlyWhileAlone checks when a replica reads the alerts
+// table for what others wrote: not while it has been the only live replica
+// since its last read (its start-up read included); always while it has a
+// peer; and in full after the set of replicas changed (here when it takes
+// over the slots of a peer that left).
+func TestSyncSkippedOnlyWhileAlone(t *testing.T) {
+	db := storagetest.Open(t, "postgres")
+	clock := clockwork.NewFakeClockAt(epoch)
+	a := startReplica(t, db, clock, "a", time.Minute)
+	a.beat()
+	if a.r.syncNeeded() {
+		t.Fatal("a replica alone since its start-up read reads the table again")
+	}
+
+	b := startReplica(t, db, clock, "b", time.Minute)
+	b.beat()
+	a.beat()
+	if !a.r.syncNeeded() {
+		t.Fatal("a replica with a peer skips reading what the peer wrote")
+	}
+	b.ingest(firing("Other", "x", epoch))
+	a.sync()
+	if !a.r.syncNeeded() {
+		t.Fatal("a replica with a peer skips reading after one read")
+	}
+	if n := len(a.r.Alerts()); n != 1 {
+		t.Fatalf("a holds %d alerts after reading, want the peer's 1", n)
+	}
+
+	// The peer's last write before it leaves is read when its slots are
+	// taken over, which is a full read with the peer gone.
+	b.ingest(firing("Last", "x", epoch))
+	b.m.Leave(context.Background(), b.r)
+	a.beat()
+	if n := len(a.r.Alerts()); n != 2 {
+		t.Fatalf("a holds %d alerts after its peer left, want 2", n)
+	}
+	if a.r.syncNeeded() {
+		t.Fatal("a replica alone again since its last read reads the table again")
+	}
+	clock.Advance(aloneSyncInterval)
+	if !a.r.syncNeeded() {
+		t.Fatalf("a replica alone reads the table less often than every %v", aloneSyncInterval)
+	}
+}

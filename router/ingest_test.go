@@ -109,7 +109,7 @@ func TestGroupDroppedDuringCommitIsFormedAgain(t *testing.T) {
 		}
 		// The dropped group's clean-up deletes only its own row.
 		w := settleWork{g: old, emptied: true, created: storage.Millis(old.createdAt)}
-		w.do(context.Background(), h.r)
+		h.r.settle(context.Background(), []settleWork{w})
 		rows, err := loadGroups(context.Background(), db)
 		if err != nil {
 			t.Fatal(err)

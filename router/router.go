@@ -129,7 +129,12 @@ type Router struct {
 	// syncGone, under commitMu, holds the alerts the last Sync found
 	// missing from the table (router/sync.go).
 	syncGone map[model.Fingerprint]*alert.Alert
+	lastSync syncState // under r.mu
 
+	// flushQ holds the groups due and not yet taken by a flusher (under
+	// r.mu); flushers counts the flusher goroutines running.
+	flushQ   []*group
+	flushers int
 	flushing sync.WaitGroup
 	// active counts flushes from start to the end of their database
 	// clean-up, so that tests can tell when the router is at rest.
@@ -231,7 +236,7 @@ func (r *Router) regroupLocked(ctx context.Context) error {
 	var created, kept []*group
 	for _, a := range r.alerts {
 		for _, rt := range r.tree.Match(a.Labels) {
-			id, key, labels := groupIdentity(rt, a.Labels)
+			id, key, labels := r.groupIDs.identity(r.tree, rt, a.Labels)
 			g := r.groups[id]
 			if g == nil {
 				if prev := old[id]; prev != nil {

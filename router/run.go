@@ -3,8 +3,8 @@ package router
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
@@ -12,9 +12,24 @@ import (
 	"github.com/klaxon-dev/klaxon/storage"
 )
 
-// maxConcurrentFlushes bounds the flushes in progress, so that a slow
-// database delays flushes instead of piling up goroutines.
-const maxConcurrentFlushes = 16
+// maxFlushers bounds the flush batches in progress, so that a slow
+// database delays flushes instead of piling up goroutines and connections.
+// SQLite has one writer: there, two batches are enough to keep it busy
+// (one written while the next is prepared), and more would only lengthen
+// the queue of transactions that a group falling due waits behind.
+func (r *Router) maxFlushers() int {
+	if r.db.Dialect() == storage.Postgres {
+		return 4
+	}
+	return 2
+}
+
+// maxFlushBatch bounds the groups flushed in one transaction. A group
+// falling due behind a burst of others waits for about one batch (see
+// takeBatchLocked), so the size trades commits for that wait: a thousand
+// groups falling due together cost 63 commits instead of 1,000, and a
+// batch takes tens of milliseconds.
+const maxFlushBatch = 16
 
 // timerSlack is how late a flush timer may start without being started
 // again: far below the 50 ms within which flushes must land.
@@ -28,6 +43,9 @@ const retryAfterFailure = 5 * time.Second
 func (r *Router) Load(ctx context.Context) error {
 	r.commitMu.Lock()
 	defer r.commitMu.Unlock()
+	// Reading the table counts as a full read for Sync.
+	alone, epoch := r.peerState()
+	start := r.clock.Now()
 	alerts, err := loadAlerts(ctx, r.db)
 	if err != nil {
 		return err
@@ -51,6 +69,7 @@ func (r *Router) Load(ctx context.Context) error {
 		return fmt.Errorf("router has no configuration")
 	}
 	r.alerts = alerts
+	r.noteSyncLocked(alone, epoch, start)
 	if err := r.syncSilencesLocked(ctx); err != nil {
 		return err
 	}
@@ -60,7 +79,7 @@ func (r *Router) Load(ctx context.Context) error {
 	r.groups = map[string]*group{}
 	for _, a := range alerts {
 		for _, rt := range r.tree.Match(a.Labels) {
-			id, key, labels := groupIdentity(rt, a.Labels)
+			id, key, labels := r.groupIDs.identity(r.tree, rt, a.Labels)
 			g := r.groups[id]
 			if g == nil {
 				g = newGroup(id, key, labels, rt, now)
@@ -104,7 +123,6 @@ func (r *Router) Load(ctx context.Context) error {
 // Run flushes groups as they fall due until ctx ends, then waits for the
 // flushes in progress.
 func (r *Router) Run(ctx context.Context) {
-	sem := make(chan struct{}, maxConcurrentFlushes)
 	defer r.flushing.Wait()
 	// Extensions of endsAt not yet written are written on the way out, so
 	// that only a crash can lose them.
@@ -112,14 +130,26 @@ func (r *Router) Run(ctx context.Context) {
 	for {
 		r.mu.Lock()
 		now := r.clock.Now()
-		var due []*group
+		n := 0
 		for g := r.sched.peek(); g != nil && !g.nextFlush.After(now); g = r.sched.peek() {
 			heap.Pop(&r.sched)
 			// A group of a slot another replica holds is flushed there;
 			// AcquireSlots schedules it again if the slot comes here.
 			if !g.inFlight && r.groups[g.id] == g && r.holdsLocked(g) {
 				g.inFlight = true
-				due = append(due, g)
+				r.flushQ = append(r.flushQ, g)
+				n++
+			}
+		}
+		if n > 0 {
+			r.active.Add(int64(n))
+			// Flushers take the queue in batches; one more starts while
+			// there are fewer than maxFlushers, so that a group falling
+			// due does not wait for a batch to commit if it need not.
+			for r.flushers < r.maxFlushers() && len(r.flushQ) > 0 {
+				r.flushers++
+				r.flushing.Add(1)
+				go r.flusher(ctx)
 			}
 		}
 		next := now.Add(time.Hour)
@@ -127,21 +157,7 @@ func (r *Router) Run(ctx context.Context) {
 			next = g.nextFlush
 		}
 		r.mu.Unlock()
-
-		for _, g := range due {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			r.flushing.Add(1)
-			r.active.Add(1)
-			go func() {
-				defer func() { <-sem; r.active.Add(-1); r.flushing.Done() }()
-				r.flush(ctx, g)
-			}()
-		}
-		if len(due) > 0 {
+		if n > 0 {
 			continue
 		}
 		// The wait is taken from the clock again here, not from before the
@@ -165,103 +181,6 @@ func (r *Router) Run(ctx context.Context) {
 			t.Stop()
 		}
 	}
-}
-
-// flush notifies one group if its state calls for it, Alertmanager's
-// dedup stage deciding, and records the notification in the same
-// transaction as the Sink's work.
-func (r *Router) flush(ctx context.Context, g *group) {
-	r.mu.Lock()
-	now := r.clock.Now()
-	originals := make([]*alert.Alert, 0, len(g.alerts))
-	copies := make([]*alert.Alert, 0, len(g.alerts))
-	for _, a := range g.alerts {
-		originals = append(originals, a)
-		c := *a
-		// As Alertmanager does: alerts must not resolve while the
-		// notification waits to be delivered.
-		if !c.ResolvedAt(now) {
-			c.EndsAt = time.Time{}
-		}
-		copies = append(copies, &c)
-	}
-	sortAlerts(copies)
-	if err := r.syncSilencesThrottledLocked(ctx, now); err != nil {
-		// Muting with the silences last read beats not notifying.
-		r.logger.Warn("Reading silences failed; using those last read", "err", err)
-	}
-	copies = r.muteLocked(copies, &g.opts, now)
-	firing, resolved := fingerprints(copies, now)
-	reason, need := decide(r.nflog[g.id], firing, resolved, r.sendRs[g.opts.Receiver], now, g.opts.RepeatInterval)
-	need = need && len(copies) > 0
-	receiver, interval := g.opts.Receiver, g.opts.GroupInterval
-	r.mu.Unlock()
-
-	ok, notified := true, false
-	var entry *nflogEntry
-	if need {
-		n := &Notification{
-			GroupID: g.id, GroupKey: g.key, Receiver: receiver, GroupLabels: g.labels,
-			Alerts: copies, Reason: reason, At: now,
-		}
-		entry = &nflogEntry{Firing: firing, Resolved: resolved, SentAt: now, Expires: now.Add(nflogRetention)}
-		err := r.db.InTx(ctx, func(tx *storage.Tx) error {
-			if err := r.checkFence(ctx, tx, g); err != nil {
-				return err
-			}
-			sent, err := r.sink.Flush(ctx, tx, n)
-			if err != nil || !sent {
-				notified = false
-				return err
-			}
-			notified = true
-			if err := saveNflog(ctx, tx, g.id, receiver, entry); err != nil {
-				return err
-			}
-			g.nextFlush, g.flushed = now.Add(interval), true
-			return g.saveTimer(ctx, tx)
-		})
-		switch {
-		case errors.Is(err, errNotHeld):
-			// Another replica took the slot over and flushes the group.
-			ok, notified = false, false
-			r.logger.Debug("Flush skipped: slot taken over", "group", g.key, "slot", g.slot)
-		case err != nil:
-			ok, notified = false, false
-			r.metrics.flushErrors.Inc()
-			r.logger.Error("Flush failed; will retry", "group", g.key, "receiver", receiver, "err", err)
-		}
-	}
-	if notified {
-		r.metrics.notifications.WithLabelValues(string(reason)).Inc()
-		if r.afterCommit != nil {
-			r.afterCommit()
-		}
-	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g.inFlight = false
-	if notified {
-		r.nflog[g.id] = entry
-		g.sent = entry
-	}
-	if !ok {
-		g.nextFlush = now.Add(retryAfterFailure)
-		if r.groups[g.id] == g {
-			r.sched.push(g)
-			r.kick()
-		}
-		return
-	}
-	g.flushed = true
-	g.nextFlush = now.Add(interval)
-	work := r.settleLocked(g, originals, now, notified)
-	r.mu.Unlock()
-	// The database work runs outside the lock, so that ingest and other
-	// flushes do not wait for it.
-	work.do(ctx, r)
-	r.mu.Lock()
 }
 
 // settleWork is the database side of settling a flush.
@@ -314,39 +233,63 @@ func (r *Router) settleLocked(g *group, originals []*alert.Alert, now time.Time,
 	return w
 }
 
-func (w settleWork) do(ctx context.Context, r *Router) {
-	if len(w.gone) == 0 && !w.emptied && !w.saveTick {
+func (w settleWork) needed() bool {
+	return len(w.gone) > 0 || w.emptied || w.saveTick
+}
+
+func (w settleWork) apply(ctx context.Context, tx *storage.Tx) error {
+	if err := deleteAlerts(ctx, tx, w.gone); err != nil {
+		return err
+	}
+	if w.emptied {
+		// Only the group as it was: an ingest may have formed it anew
+		// since, with a new creation time.
+		_, err := tx.Exec(ctx, `DELETE FROM alert_groups WHERE id = ? AND created_at = ?`, w.g.id, w.created)
+		return err
+	}
+	if w.saveTick {
+		_, err := tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`, w.next, w.flushed, w.g.id)
+		return err
+	}
+	return nil
+}
+
+// settle does the database side of a batch's flushes in one transaction,
+// or one per group if that fails. The notification log already holds the
+// resolved state, so losing this clean-up to a crash only leaves rows that
+// the next start flushes again without notifying.
+func (r *Router) settle(ctx context.Context, works []settleWork) {
+	works = slices.DeleteFunc(works, func(w settleWork) bool { return !w.needed() })
+	if len(works) == 0 {
 		return
 	}
-	// The notification log already holds the resolved state, so losing
-	// this clean-up to a crash only leaves rows that the next start
-	// flushes again without notifying.
 	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
-		if err := deleteAlerts(ctx, tx, w.gone); err != nil {
-			return err
-		}
-		if w.emptied {
-			// Only the group as it was: an ingest may have formed it anew
-			// since, with a new creation time.
-			_, err := tx.Exec(ctx, `DELETE FROM alert_groups WHERE id = ? AND created_at = ?`, w.g.id, w.created)
-			return err
-		}
-		if w.saveTick {
-			_, err := tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`, w.next, w.flushed, w.g.id)
-			return err
+		for _, w := range works {
+			if err := w.apply(ctx, tx); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		r.logger.Warn("Clean-up of resolved alerts failed", "group", w.g.key, "err", err)
+	if err == nil {
+		return
 	}
+	if len(works) > 1 {
+		for _, w := range works {
+			if err := r.db.InTx(ctx, func(tx *storage.Tx) error { return w.apply(ctx, tx) }); err != nil {
+				r.logger.Warn("Clean-up of resolved alerts failed", "group", w.g.key, "err", err)
+			}
+		}
+		return
+	}
+	r.logger.Warn("Clean-up of resolved alerts failed", "group", works[0].g.key, "err", err)
 }
 
 // inAnyGroupLocked reports whether a is still held by a group. Only the
 // groups its labels route to can hold it, so those are the ones looked at.
 func (r *Router) inAnyGroupLocked(a *alert.Alert) bool {
 	for _, rt := range r.tree.Match(a.Labels) {
-		id, _, _ := groupIdentity(rt, a.Labels)
+		id, _, _ := r.groupIDs.identity(r.tree, rt, a.Labels)
 		if g := r.groups[id]; g != nil {
 			if _, ok := g.alerts[a.Fingerprint()]; ok {
 				return true

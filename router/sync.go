@@ -17,6 +17,53 @@ import (
 // table for alerts that other replicas ingested.
 const DefaultSyncInterval = time.Second
 
+// aloneSyncInterval is how often a replica that is, and has been since its
+// last read, the only live one reads the alerts table all the same: there
+// is nothing for it to find unless a replica wrote alerts and died before
+// its first heartbeat announced it.
+const aloneSyncInterval = time.Minute
+
+// peerWatcher is implemented by a Fence that knows the live replicas
+// (cluster.Member).
+type peerWatcher interface {
+	Alone() (alone bool, epoch uint64)
+}
+
+// syncState records, under r.mu, the last full read of the alerts table.
+type syncState struct {
+	known bool      // a read (or Load) happened
+	alone bool      // this replica was alone when it began
+	epoch uint64    // the peer epoch when it began
+	at    time.Time // when it began
+}
+
+// peerState returns what the fence knows of the live replicas; without a
+// peerWatcher the replica never counts as alone.
+func (r *Router) peerState() (alone bool, epoch uint64) {
+	if w, ok := r.fence.(peerWatcher); ok {
+		return w.Alone()
+	}
+	return false, 0
+}
+
+// syncNeeded reports whether a read of the alerts table could find
+// anything: not while this replica has been the only live one since the
+// last read began (its own writes are in memory already), except every
+// aloneSyncInterval.
+func (r *Router) syncNeeded() bool {
+	alone, epoch := r.peerState()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.lastSync
+	return !(s.known && s.alone && alone && s.epoch == epoch && r.clock.Since(s.at) < aloneSyncInterval)
+}
+
+// noteSyncLocked records that a full read of the table began at start,
+// with the peers as they were then.
+func (r *Router) noteSyncLocked(alone bool, epoch uint64, start time.Time) {
+	r.lastSync = syncState{known: true, alone: alone, epoch: epoch, at: start}
+}
+
 // storedAlert is a row of the alerts table.
 type storedAlert struct {
 	lbl, ann, gen         string
@@ -54,6 +101,9 @@ func (r *Router) RunSync(ctx context.Context, interval time.Duration) {
 			return
 		case <-r.clock.After(interval):
 		}
+		if !r.syncNeeded() {
+			continue
+		}
 		err := r.Sync(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -71,7 +121,11 @@ func (r *Router) RunSync(ctx context.Context, interval time.Duration) {
 // row, as the replica that formed it stored them), newer versions replace
 // older ones as an ingest would, and resolved alerts that the flushing
 // replica deleted leave the groups of other replicas' slots.
+//
+// A replica alone in the cluster skips the read in RunSync (syncNeeded);
+// Sync itself always reads everything.
 func (r *Router) Sync(ctx context.Context) error {
+	alone, epoch := r.peerState()
 	start := r.clock.Now()
 	versions, err := readVersions(ctx, r.db)
 	if err != nil {
@@ -102,7 +156,7 @@ func (r *Router) Sync(ctx context.Context) error {
 		seen := map[string]bool{}
 		for _, a := range fresh {
 			for _, rt := range r.tree.Match(a.Labels) {
-				id, _, _ := groupIdentity(rt, a.Labels)
+				id, _, _ := r.groupIDs.identity(r.tree, rt, a.Labels)
 				if r.groups[id] == nil && !seen[id] {
 					seen[id] = true
 					newGroups = append(newGroups, id)
@@ -141,7 +195,7 @@ func (r *Router) Sync(ctx context.Context) error {
 		r.alerts[fp] = d
 		r.inhibit.set(d)
 		for _, rt := range r.tree.Match(d.Labels) {
-			id, key, labels := groupIdentity(rt, d.Labels)
+			id, key, labels := r.groupIDs.identity(r.tree, rt, d.Labels)
 			g := r.groups[id]
 			if g == nil {
 				g = newGroup(id, key, labels, rt, now)
@@ -180,6 +234,7 @@ func (r *Router) Sync(ctx context.Context) error {
 		r.dropLocked(a)
 	}
 	r.syncGone = gone
+	r.noteSyncLocked(alone, epoch, start)
 	r.metrics.groups.Set(float64(len(r.groups)))
 	r.kick()
 	return nil
@@ -300,7 +355,7 @@ func stringsToAny(s []string) []any {
 func (r *Router) dropLocked(a *alert.Alert) {
 	fp := a.Fingerprint()
 	for _, rt := range r.tree.Match(a.Labels) {
-		id, _, _ := groupIdentity(rt, a.Labels)
+		id, _, _ := r.groupIDs.identity(r.tree, rt, a.Labels)
 		g := r.groups[id]
 		if g == nil || g.alerts[fp] != a {
 			continue

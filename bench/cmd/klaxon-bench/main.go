@@ -50,6 +50,7 @@ func run() error {
 		klaxon    = flag.String("klaxon", "", "klaxon binary to use instead of building ./cmd/klaxon")
 		am        = flag.String("alertmanager", "/usr/bin/prometheus-alertmanager", "Alertmanager binary (installed from apt if missing)")
 		profiles  = flag.String("profiles", "", "directory for pprof profiles (default: a new directory under $TMPDIR)")
+		latTrace  = flag.Bool("latency-trace", false, "take an execution trace and a CPU profile during the latency scenario, over the background groups' first flushes (slows the server: for finding where probes wait, not for figures)")
 		timeout   = flag.Duration("timeout", 45*time.Minute, "stop everything after this long")
 	)
 	flag.Parse()
@@ -66,6 +67,7 @@ func run() error {
 	opts := bench.Options{
 		Duration:           *duration,
 		Quick:              *quick,
+		LatencyTrace:       *latTrace,
 		Workers:            *workers,
 		RepoDir:            repo,
 		KlaxonBinary:       *klaxon,
