@@ -170,6 +170,16 @@ func fromPostable(pa *models.PostableAlert, now time.Time, resolveTimeout time.D
 		EndsAt:       time.Time(pa.EndsAt),
 		GeneratorURL: string(pa.GeneratorURL),
 	}
+	timeout := applyDefaults(&a, now, resolveTimeout)
+	removeEmptyLabels(a.Labels)
+	return a, timeout
+}
+
+// applyDefaults fills in the times Alertmanager's postAlertsHandler fills
+// in: a missing start is now (or the end, if one is given), a missing end
+// is now plus resolve_timeout, and such an alert is marked as timing out
+// (reported true) so that a re-send extends it.
+func applyDefaults(a *model.Alert, now time.Time, resolveTimeout time.Duration) bool {
 	if a.StartsAt.IsZero() {
 		if a.EndsAt.IsZero() {
 			a.StartsAt = now
@@ -177,13 +187,11 @@ func fromPostable(pa *models.PostableAlert, now time.Time, resolveTimeout time.D
 			a.StartsAt = a.EndsAt
 		}
 	}
-	timeout := false
-	if a.EndsAt.IsZero() {
-		timeout = true
-		a.EndsAt = now.Add(resolveTimeout)
+	if !a.EndsAt.IsZero() {
+		return false
 	}
-	removeEmptyLabels(a.Labels)
-	return a, timeout
+	a.EndsAt = now.Add(resolveTimeout)
+	return true
 }
 
 // DecodeAlertmanagerWebhook decodes the body an Alertmanager webhook receiver

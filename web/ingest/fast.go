@@ -130,19 +130,7 @@ func (s *scanner) alert(now time.Time, resolveTimeout time.Duration, uris *uriCa
 	if a.Annotations == nil {
 		a.Annotations = model.LabelSet{}
 	}
-	// As fromPostable: the defaults of Alertmanager's postAlertsHandler.
-	if a.StartsAt.IsZero() {
-		if a.EndsAt.IsZero() {
-			a.StartsAt = now
-		} else {
-			a.StartsAt = a.EndsAt
-		}
-	}
-	timeout := false
-	if a.EndsAt.IsZero() {
-		timeout = true
-		a.EndsAt = now.Add(resolveTimeout)
-	}
+	timeout := applyDefaults(&a, now, resolveTimeout)
 	if alert.Validate(&a) != nil {
 		return nil, false
 	}
