@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,7 +262,9 @@ func TestBrowserRulesAndStatus(t *testing.T) {
 	b.waitText("#status-version", "Version")
 	b.waitText("#status-config", "receivers:")
 	b.waitText("#status-receivers", "hook")
-	b.waitText("#status-replicas", "127.0.0.1")
+	// This process, named by the port it listens on.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(k.URL, "http://"))
+	b.waitText("#status-replicas", ":"+port)
 	b.screenshot("status")
 }
 
