@@ -18,6 +18,8 @@
 #                             (full mode only; in pass-through mode the tests
 #                             build it themselves via internal/testenv unless
 #                             it is already set).
+#   KLAXON_TEST_PGBIN         exported: PostgreSQL's server programs, for the
+#                             tests that run a private server (outages).
 #   KLAXON_TEST_ARTIFACTS_DIR exported as $REPO_ROOT/artifacts unless set:
 #                             where tests leave files to look at afterwards
 #                             (screenshots of the browser tests), kept by CI.
@@ -59,12 +61,9 @@ teardown() {
 # --- services ---------------------------------------------------------------
 
 setup_postgres() {
-	if [[ -n ${KLAXON_TEST_POSTGRES_URL:-} ]]; then
-		log "PostgreSQL: using KLAXON_TEST_POSTGRES_URL from the environment"
-		export KLAXON_TEST_POSTGRES_URL
-		return 0
-	fi
-
+	# The server programs are needed even with a database given from
+	# outside: the outage and chaos tests run private servers they stop
+	# and start (internal/testenv.StartPostgres).
 	if [[ ! -x $PGBIN/initdb ]]; then
 		need_pkg "$PGBIN/initdb" postgresql
 		# The Debian postinst may have created and started the default
@@ -72,6 +71,13 @@ setup_postgres() {
 		if command -v pg_ctlcluster >/dev/null 2>&1; then
 			pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
 		fi
+	fi
+	export KLAXON_TEST_PGBIN=$PGBIN
+
+	if [[ -n ${KLAXON_TEST_POSTGRES_URL:-} ]]; then
+		log "PostgreSQL: using KLAXON_TEST_POSTGRES_URL from the environment"
+		export KLAXON_TEST_POSTGRES_URL
+		return 0
 	fi
 
 	# initdb refuses to run as root: run the server as the postgres user in

@@ -13,10 +13,8 @@ import (
 )
 
 // PostgresBinEnv names the directory of PostgreSQL's server programs
-// (initdb, pg_ctl); the default is Debian's PostgreSQL 15.
+// (initdb, pg_ctl); scripts/test.sh sets it.
 const PostgresBinEnv = "KLAXON_TEST_PGBIN"
-
-const defaultPGBin = "/usr/lib/postgresql/15/bin"
 
 // Postgres is a private PostgreSQL server that a test stops and starts
 // itself, to see what a database outage does to Klaxon. The shared
@@ -36,20 +34,14 @@ type Postgres struct {
 // StartPostgres initialises a new cluster in a temporary directory, starts
 // it on a free loopback port with trust authentication and creates the
 // database "klaxon". It is stopped and removed when the test ends. Without
-// the server programs the test fails under CI=true and is skipped
-// otherwise, like Require. As root, the programs run as the postgres user
+// the server programs (PostgresBinEnv) the test fails under CI=true and is
+// skipped otherwise, as with Require. As root, the programs run as the postgres user
 // (initdb refuses root).
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	bin := os.Getenv(PostgresBinEnv)
-	if bin == "" {
-		bin = defaultPGBin
-	}
+	bin := Require(t, PostgresBinEnv, "PostgreSQL's server programs")
 	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL server programs not found in %s (CI=true, so this is a failure, not a skip); %s", bin, hint)
-		}
-		t.Skipf("PostgreSQL server programs not found in %s; %s", bin, hint)
+		t.Fatalf("%s=%s: no pg_ctl there: %v", PostgresBinEnv, bin, err)
 	}
 	dir, err := os.MkdirTemp("", "klaxon-pg-")
 	if err != nil {
