@@ -137,12 +137,12 @@ func (r *Router) planLocked(batch []*ingestReq, force bool) *ingestPlan {
 				old, ok = r.alerts[fp]
 			}
 			if ok && overlaps(old, a) {
-				a = old.Merge(a)
+				a = mergeAt(old, a, p.now)
 			}
 			// A batch may carry one alert twice; the later copy wins as if
 			// it had been posted after the first.
 			if i, ok := seen[fp]; ok {
-				merged[i] = merged[i].Merge(a)
+				merged[i] = mergeAt(merged[i], a, p.now)
 				continue
 			}
 			seen[fp] = len(merged)

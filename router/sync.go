@@ -190,7 +190,7 @@ func (r *Router) Sync(ctx context.Context) error {
 		case m != nil && !m.UpdatedAt.Before(d.UpdatedAt):
 			continue // an ingest here was newer
 		case m != nil && overlaps(m, d):
-			d = m.Merge(d)
+			d = mergeAt(m, d, now)
 		}
 		r.alerts[fp] = d
 		r.inhibit.set(d)
