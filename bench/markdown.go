@@ -140,6 +140,13 @@ func (r *Results) details() []string {
 			}
 			d := fmt.Sprintf("%s latency: %s; max %s; the slowest notified probe was posted %v after the background ingest (%.0f alerts/s) started",
 				title, notified, formatDuration(x.Max), x.SlowestAt.Round(100*time.Millisecond), x.BackgroundRate)
+			if len(x.Slowest) > 0 {
+				var ps []string
+				for _, p := range x.Slowest {
+					ps = append(ps, fmt.Sprintf("%s at %v", formatDuration(p.Latency), p.At.Round(100*time.Millisecond)))
+				}
+				d += "; the slowest probes: " + strings.Join(ps, ", ")
+			}
 			out = append(out, d+errorsText(x.Errors))
 		}
 		if x := r.Memory[name]; x != nil {

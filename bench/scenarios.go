@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -53,8 +55,20 @@ type LatencyResult struct {
 	// SlowestAt is when the slowest notified probe was posted, from the
 	// start of the background traffic (whose groups reach group_wait 30s in).
 	SlowestAt time.Duration
-	Errors    string
+	// Slowest are the slowest notified probes, slowest first: where the
+	// tail of the distribution comes from.
+	Slowest []ProbeSample
+	Errors  string
 }
+
+// ProbeSample is one notified probe: when it was posted, from the start of
+// the background traffic, and how long it took to arrive.
+type ProbeSample struct {
+	At, Latency time.Duration
+}
+
+// slowestProbes is how many of the slowest probes a result lists.
+const slowestProbes = 6
 
 // StartupResult is the start-up scenario's outcome on one server.
 type StartupResult struct {
@@ -254,6 +268,7 @@ func (r *run) latency(ctx context.Context, in *instance) (*LatencyResult, error)
 		}
 		res.Notified++
 		lat = append(lat, at.Sub(t0))
+		res.Slowest = append(res.Slowest, ProbeSample{At: t0.Sub(bgStart), Latency: at.Sub(t0)})
 		if d := at.Sub(t0); d > slowest {
 			slowest, res.SlowestAt = d, t0.Sub(bgStart)
 		}
@@ -262,6 +277,8 @@ func (r *run) latency(ctx context.Context, in *instance) (*LatencyResult, error)
 		return nil, err
 	}
 	res.P50, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 99), Percentile(lat, 100)
+	slices.SortFunc(res.Slowest, func(a, b ProbeSample) int { return cmp.Compare(b.Latency, a.Latency) })
+	res.Slowest = res.Slowest[:min(len(res.Slowest), slowestProbes)]
 	res.Errors = joinNonEmpty("; ",
 		prefixed("probes: ", probeTally.errorSummary()),
 		prefixed("background: ", bgTally.errorSummary()))

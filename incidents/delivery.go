@@ -108,13 +108,6 @@ func withAck(m *notifiers.Message, inc *Incident) *notifiers.Message {
 	return m
 }
 
-// poke wakes the outbox after a commit that queued a notification.
-func (s *Service) poke() {
-	if p, ok := s.outbox.(interface{ Poke() }); ok {
-		p.Poke()
-	}
-}
-
 // alertsForNotification rebuilds the incident's alerts as the router
 // hands them over: firing alerts without an end.
 func alertsForNotification(ctx context.Context, q storage.Querier, id int64) ([]*alert.Alert, error) {

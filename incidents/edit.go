@@ -30,7 +30,6 @@ func (s *Service) Unack(ctx context.Context, id int64, by Actor) (*Incident, err
 		return s.retrigger(ctx, tx, inc, now, "unacknowledged", by, false)
 	})
 	if err == nil {
-		s.poke()
 		s.Wake()
 	}
 	return inc, err

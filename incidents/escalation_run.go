@@ -62,15 +62,11 @@ func (s *Service) RunDue(ctx context.Context) (time.Time, error) {
 	if err := rows.Err(); err != nil {
 		return time.Time{}, err
 	}
-	queued := false
 	for _, id := range due {
-		err := s.db.InTx(ctx, func(tx *storage.Tx) error { return s.runDue(ctx, tx, id, now, &queued) })
+		err := s.db.InTx(ctx, func(tx *storage.Tx) error { return s.runDue(ctx, tx, id, now) })
 		if err != nil {
 			return time.Time{}, fmt.Errorf("escalate incident %d: %w", id, err)
 		}
-	}
-	if queued {
-		s.poke()
 	}
 	return s.nextDue(ctx)
 }
@@ -92,7 +88,7 @@ func (s *Service) nextDue(ctx context.Context) (time.Time, error) {
 }
 
 // runDue handles one incident whose step or ack timeout is due.
-func (s *Service) runDue(ctx context.Context, tx *storage.Tx, id int64, now time.Time, queued *bool) error {
+func (s *Service) runDue(ctx context.Context, tx *storage.Tx, id int64, now time.Time) error {
 	inc, err := getIncident(ctx, tx, id)
 	if err != nil {
 		return err
@@ -105,10 +101,8 @@ func (s *Service) runDue(ctx context.Context, tx *storage.Tx, id int64, now time
 	case inc.Status == Resolved:
 		return stopEscalation(ctx, tx, id)
 	case inc.Status == Acknowledged && !e.ackDueAt.IsZero() && !e.ackDueAt.After(now):
-		*queued = true
 		return s.ackTimedOut(ctx, tx, inc, e, now)
 	case inc.Status == Triggered && !e.nextAt.IsZero() && !e.nextAt.After(now):
-		*queued = true
 		return s.runStep(ctx, tx, inc, e, now)
 	}
 	return nil

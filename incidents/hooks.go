@@ -98,7 +98,6 @@ func (s *Service) Reopen(ctx context.Context, id int64, by Actor) (*Incident, er
 		return s.retrigger(ctx, tx, inc, now, "reopened", by, true)
 	})
 	if err == nil {
-		s.poke()
 		s.Wake()
 	}
 	return inc, err

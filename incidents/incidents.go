@@ -157,6 +157,9 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 		return false, err
 	}
 	firing := n.Firing()
+	// The flush's events are collected and written together with its
+	// alerts.
+	var tl timeline
 	if inc == nil {
 		if !firing || n.Reason == router.ReasonRepeat {
 			// The group's incident was resolved by hand. Someone decided it
@@ -168,12 +171,12 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 			}
 			return true, s.outbox.Enqueue(ctx, tx, s.message(0, n))
 		}
-		inc, err = s.reopen(ctx, tx, n)
+		inc, err = s.reopen(ctx, tx, n, &tl)
 		if err != nil {
 			return false, err
 		}
 		if inc == nil {
-			if inc, err = s.open(ctx, tx, n); err != nil {
+			if inc, err = s.open(ctx, tx, n, &tl); err != nil {
 				return false, err
 			}
 		}
@@ -181,23 +184,34 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 	if n.Reason == router.ReasonRepeat && inc.Status == Acknowledged {
 		return false, nil
 	}
-	if err := s.recordAlerts(ctx, tx, inc.ID, n); err != nil {
+	alerts, err := recordAlerts(ctx, tx, inc, n, &tl)
+	if err != nil {
 		return false, err
 	}
-	if !firing {
-		if err := setResolved(ctx, tx, inc.ID, n.At, system); err != nil {
+	switch {
+	case !firing:
+		// Sets updated_at too.
+		if err := markResolved(ctx, tx, inc.ID, n.At, system); err != nil {
 			return false, err
 		}
+		tl.add(n.At, "resolved", system, "")
 		if err := stopEscalation(ctx, tx, inc.ID); err != nil {
 			return false, err
 		}
 		s.resolvd.WithLabelValues(system.Via).Inc()
+	case inc.fresh:
+		// Opened or re-opened by this flush, which set updated_at to n.At.
+	default:
+		if err := touch(ctx, tx, inc.ID, n.At); err != nil {
+			return false, err
+		}
 	}
 	if err := s.outbox.Enqueue(ctx, tx, s.withAckURL(withAck(s.message(inc.ID, n), inc), "")); err != nil {
 		return false, err
 	}
-	msg := fmt.Sprintf("notification to %s queued (%s)", n.Receiver, n.Reason)
-	if err := addEvent(ctx, tx, inc.ID, n.At, "notification_queued", system, msg); err != nil {
+	tl.add(n.At, "notification_queued", system, fmt.Sprintf("notification to %s queued (%s)", n.Receiver, n.Reason))
+	// Escalation reads the alerts and adds events after these.
+	if err := alerts.write(ctx, tx, inc.ID, tl); err != nil {
 		return false, err
 	}
 	if firing && inc.fresh {
@@ -215,7 +229,7 @@ func (s *Service) message(incidentID int64, n *router.Notification) *notifiers.M
 	}
 }
 
-func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification) (*Incident, error) {
+func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification, tl *timeline) (*Incident, error) {
 	title, severity, service := s.title.Load().render(s.logger, n)
 	inc := &Incident{
 		GroupID: n.GroupID, GroupKey: n.GroupKey, Receiver: n.Receiver, Title: title,
@@ -226,10 +240,8 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 		return nil, err
 	}
 	s.opened.Inc()
-	inc.fresh = true
-	if err := addEvent(ctx, tx, inc.ID, n.At, "opened", system, title); err != nil {
-		return nil, err
-	}
+	inc.fresh, inc.inserted = true, true
+	tl.add(n.At, "opened", system, title)
 	return inc, nil
 }
 
@@ -293,9 +305,6 @@ func (s *Service) ack(ctx context.Context, id int64, by Actor, before func(*stor
 		// Name an unnamed actor in the update as transition does.
 		return s.notifyAck(ctx, tx, inc, now, actorOrAnonymous(by))
 	})
-	if err == nil {
-		s.poke()
-	}
 	return inc, err
 }
 
@@ -314,9 +323,6 @@ func (s *Service) Resolve(ctx context.Context, id int64, by Actor) (*Incident, e
 		s.resolvd.WithLabelValues(by.Via).Inc()
 		return s.notifyResolve(ctx, tx, inc, now, actorOrAnonymous(by))
 	})
-	if err == nil {
-		s.poke()
-	}
 	return inc, err
 }
 

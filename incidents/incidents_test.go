@@ -29,14 +29,14 @@ func (q *queue) Enqueue(_ context.Context, _ *storage.Tx, m *notifiers.Message) 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	db  *storage.DB
 	s   *Service
 	q   *queue
 	clk *clockwork.FakeClock
 }
 
-func newFixture(t *testing.T, db *storage.DB) *fixture {
+func newFixture(t testing.TB, db *storage.DB) *fixture {
 	cfg, err := config.Load([]byte("route:\n  receiver: team\nreceivers:\n  - name: team\n"), ".")
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 // configured window, instead of opening a new one: a flapping alert stays
 // one incident with one timeline. It returns nil when there is none to
 // re-open.
-func (s *Service) reopen(ctx context.Context, tx *storage.Tx, n *router.Notification) (*Incident, error) {
+func (s *Service) reopen(ctx context.Context, tx *storage.Tx, n *router.Notification, tl *timeline) (*Incident, error) {
 	w := s.work.Load()
 	if w == nil || w.cfg.ReopenWindow <= 0 {
 		return nil, nil
@@ -37,10 +37,9 @@ func (s *Service) reopen(ctx context.Context, tx *storage.Tx, n *router.Notifica
 		return nil, fmt.Errorf("re-open incident %d: %w", inc.ID, err)
 	}
 	msg := fmt.Sprintf("the group fired again %s after it resolved", n.At.Sub(*inc.ResolvedAt).Round(time.Second))
-	if err := addEvent(ctx, tx, inc.ID, n.At, "reopened", system, msg); err != nil {
-		return nil, err
-	}
+	tl.add(n.At, "reopened", system, msg)
 	inc.Status, inc.AckedAt, inc.AckedBy, inc.ResolvedAt, inc.ResolvedBy = Triggered, nil, nil, nil, nil
+	inc.UpdatedAt = n.At
 	inc.fresh = true
 	return inc, nil
 }

@@ -129,6 +129,15 @@ type Outbox struct {
 
 	busyMu sync.Mutex
 	busy   map[string]int // receiver -> sends in flight on this replica
+	inUse  int            // workers busy or reserved on this replica
+
+	// runMu guards running and sends' entry into inflight: a send handed
+	// over by a committing transaction (Enqueue) starts only while Run
+	// runs, and Run waits for every send started.
+	runMu    sync.Mutex
+	running  bool
+	runCtx   context.Context
+	inflight sync.WaitGroup
 }
 
 // world is the integrations of one applied configuration, replaced whole
@@ -233,8 +242,17 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 	if err != nil {
 		return fmt.Errorf("enqueue notification: encode message: %w", err)
 	}
-	now := storage.Millis(o.clock.Now())
+	now := o.clock.Now()
 	gid := groupID(m.GroupKey)
+	if tx.Dialect() == storage.Postgres && !tx.Relaxed() && o.isRunning() {
+		// Transactions enqueueing for one group (a flush, an
+		// acknowledgement) take turns, so that each sees whether the other
+		// handed its notification over and keeps the group's order; on
+		// SQLite writers take turns anyway.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "klaxon-outbox:"+gid); err != nil {
+			return fmt.Errorf("enqueue notification: %w", err)
+		}
+	}
 	for _, in := range integrations {
 		if isUpdate(m.Reason) && !in.Acks {
 			continue
@@ -244,13 +262,74 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 			statusSuperseded, gid, m.Receiver, in.Name, in.Index, statusPending); err != nil {
 			return fmt.Errorf("enqueue notification: supersede older rows: %w", err)
 		}
+		r := row{incidentID: m.IncidentID, groupID: gid, receiver: m.Receiver, integration: in.Name, idx: in.Index, payload: body}
+		handed, err := o.handOver(ctx, tx, &r, now)
+		if err != nil {
+			return fmt.Errorf("enqueue notification: %w", err)
+		}
+		if handed {
+			continue
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
 			payload, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-			m.IncidentID, gid, m.Receiver, in.Name, in.Index, body, statusPending, now, now); err != nil {
+			r.incidentID, gid, r.receiver, r.integration, r.idx, body, statusPending, storage.Millis(now), storage.Millis(now)); err != nil {
 			return fmt.Errorf("enqueue notification: insert row: %w", err)
 		}
+		// The workers look for the row as soon as it is there to find.
+		tx.OnDone(o.pokeIfCommitted)
 	}
 	return nil
+}
+
+func (o *Outbox) pokeIfCommitted(committed bool) {
+	if committed {
+		o.Poke()
+	}
+}
+
+// handOver writes r already claimed by this replica, and has it sent as
+// soon as tx is durable, when a worker is free for its receiver and no
+// earlier notification of its group to the integration is still being
+// sent: the send then waits for no claim, which would be one more
+// transaction (and, on SQLite, one more sync of the disk) between an alert
+// group's flush and its page. It reports false, writing nothing, when the
+// row must wait for a claim instead.
+func (o *Outbox) handOver(ctx context.Context, tx *storage.Tx, r *row, now time.Time) (bool, error) {
+	// A relaxed transaction's commit is not durable when its hooks run:
+	// its rows wait for a claim, which comes after.
+	if tx.Relaxed() || !o.isRunning() || !o.takeSlot(r.receiver) {
+		return false, nil
+	}
+	var earlier bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox
+		WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND status = ?)`,
+		r.groupID, r.receiver, r.integration, r.idx, statusSending).Scan(&earlier)
+	if err != nil || earlier {
+		o.giveSlot(r.receiver)
+		if err != nil {
+			return false, fmt.Errorf("look for notifications being sent: %w", err)
+		}
+		return false, nil
+	}
+	r.attempts = 1
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
+		payload, status, attempts, locked_until, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+		RETURNING id`,
+		r.incidentID, r.groupID, r.receiver, r.integration, r.idx, r.payload, statusSending,
+		storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now)).Scan(&r.id)
+	if err != nil {
+		o.giveSlot(r.receiver)
+		return false, fmt.Errorf("insert row: %w", err)
+	}
+	claimed := *r
+	tx.OnDone(func(committed bool) {
+		if !committed || !o.start(claimed) {
+			// Not committed: there is no row. Committed but stopping: the
+			// lease expires and a worker claims the row, as after a crash.
+			o.giveSlot(claimed.receiver)
+		}
+	})
+	return true, nil
 }
 
 // Poke wakes the workers, e.g. after a transaction that enqueued rows has

@@ -74,6 +74,8 @@ func testDeliversOnce(t *testing.T, h *harness) {
 		t.Errorf("results = %+v, want one sent attempt", rs)
 	}
 	sent := map[string]string{"integration": "webhook", "receiver": "team", "result": "sent"}
+	// An attempt is counted just after its outcome is recorded.
+	h.waitFor("the sent attempt counted", func() bool { return h.metric("klaxon_notifications_total", sent) > 0 })
 	if got := h.metric("klaxon_notifications_total", sent); got != 1 {
 		t.Errorf("klaxon_notifications_total{result=sent} = %v, want 1", got)
 	}
@@ -257,6 +259,7 @@ func testSendResolvedFalse(t *testing.T, h *harness) {
 		t.Errorf("results = %+v", rs)
 	}
 	skipped := map[string]string{"receiver": "quiet", "result": "skipped"}
+	h.waitFor("the skipped attempt counted", func() bool { return h.metric("klaxon_notifications_total", skipped) > 0 })
 	if got := h.metric("klaxon_notifications_total", skipped); got != 1 {
 		t.Errorf("klaxon_notifications_total{result=skipped} = %v, want 1", got)
 	}

@@ -79,9 +79,19 @@ func (o *Outbox) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { o.pruneLoop(ctx) })
-	slots := make(chan struct{}, o.workers)
+	o.runMu.Lock()
+	// A send under way is finished and recorded even when shutting down;
+	// cancelling it could leave a delivered page unrecorded.
+	o.running, o.runCtx = true, context.WithoutCancel(ctx)
+	o.runMu.Unlock()
+	defer func() {
+		o.runMu.Lock()
+		o.running = false
+		o.runMu.Unlock()
+		o.inflight.Wait()
+	}()
 	for {
-		o.poll(ctx, slots, &wg)
+		o.poll(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -91,12 +101,38 @@ func (o *Outbox) Run(ctx context.Context) {
 	}
 }
 
+func (o *Outbox) isRunning() bool {
+	o.runMu.Lock()
+	defer o.runMu.Unlock()
+	return o.running
+}
+
+// start sends claimed row r, whose worker slot is taken, unless Run has
+// stopped; it reports whether it did.
+func (o *Outbox) start(r row) bool {
+	o.runMu.Lock()
+	if !o.running {
+		o.runMu.Unlock()
+		return false
+	}
+	o.inflight.Add(1)
+	ctx := o.runCtx
+	o.runMu.Unlock()
+	go func() {
+		defer o.inflight.Done()
+		o.deliver(ctx, r)
+		o.giveSlot(r.receiver)
+		o.Poke() // the group's next row may now be claimed
+	}()
+	return true
+}
+
 // poll claims as many due rows as there are free workers and starts them.
-func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup) {
+func (o *Outbox) poll(ctx context.Context) {
 	// The gauge of pending rows is refreshed after the claim, not before:
 	// a notification waits for no query it does not need.
 	defer o.updatePending(ctx)
-	free := cap(slots) - len(slots)
+	free := o.freeSlots()
 	if free == 0 {
 		return
 	}
@@ -108,22 +144,18 @@ func (o *Outbox) poll(ctx context.Context, slots chan struct{}, wg *sync.WaitGro
 		return
 	}
 	for _, r := range rows {
-		if !o.takeReceiverSlot(r.receiver) {
+		// A send handed over by a flush may have taken the slot since.
+		if !o.takeSlot(r.receiver) {
 			o.release(ctx, r)
 			// Fill the slot now with another receiver's row; the next
 			// claim leaves this receiver out.
 			o.Poke()
 			continue
 		}
-		slots <- struct{}{} // never blocks: only this goroutine takes slots
-		wg.Go(func() {
-			// A send under way is finished and recorded even when shutting
-			// down; cancelling it could leave a delivered page unrecorded.
-			o.deliver(context.WithoutCancel(ctx), r)
-			o.giveReceiverSlot(r.receiver)
-			<-slots
-			o.Poke() // the group's next row may now be claimed
-		})
+		if !o.start(r) {
+			o.giveSlot(r.receiver)
+			o.release(ctx, r)
+		}
 	}
 }
 
@@ -143,19 +175,29 @@ func (o *Outbox) fullReceivers() []string {
 	return out
 }
 
-func (o *Outbox) takeReceiverSlot(receiver string) bool {
+func (o *Outbox) freeSlots() int {
 	o.busyMu.Lock()
 	defer o.busyMu.Unlock()
-	if o.busy[receiver] >= o.perReceiver {
+	return o.workers - o.inUse
+}
+
+// takeSlot reserves a worker for a send to receiver: false when every
+// worker is busy or the receiver has its share.
+func (o *Outbox) takeSlot(receiver string) bool {
+	o.busyMu.Lock()
+	defer o.busyMu.Unlock()
+	if o.inUse >= o.workers || o.busy[receiver] >= o.perReceiver {
 		return false
 	}
+	o.inUse++
 	o.busy[receiver]++
 	return true
 }
 
-func (o *Outbox) giveReceiverSlot(receiver string) {
+func (o *Outbox) giveSlot(receiver string) {
 	o.busyMu.Lock()
 	defer o.busyMu.Unlock()
+	o.inUse--
 	if o.busy[receiver]--; o.busy[receiver] <= 0 {
 		delete(o.busy, receiver)
 	}

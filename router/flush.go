@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
@@ -32,27 +33,85 @@ func (r *Router) flusher(ctx context.Context) {
 		}
 		batch := r.takeBatchLocked()
 		r.mu.Unlock()
-		r.flushBatch(ctx, batch)
+		r.flushBatch(ctx, batch, allImmediate(batch))
 		r.active.Add(-int64(len(batch)))
 	}
 }
 
-// takeBatchLocked takes up to maxFlushBatch groups from the queue: the
+// immediateFlusherLoop flushes immediate groups (see immediateWait) while
+// there are any queued, oldest first, in batches of up to
+// maxImmediateBatch, as urgent writers.
+func (r *Router) immediateFlusherLoop(ctx context.Context) {
+	defer r.flushing.Done()
+	for {
+		r.mu.Lock()
+		var batch []*group
+		if ctx.Err() == nil {
+			batch = r.takeImmediateLocked()
+		}
+		if len(batch) == 0 {
+			r.immediateFlusher = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		r.flushBatch(ctx, batch, true)
+		r.active.Add(-int64(len(batch)))
+	}
+}
+
+// isImmediate reports whether g's flush is a first notification that its
+// route wants out at once (see immediateWait).
+func isImmediate(g *group) bool {
+	return !g.flushed && g.opts.GroupWait < immediateWait
+}
+
+// allImmediate reports whether batch is a small batch of immediate groups,
+// whose flush is urgent.
+func allImmediate(batch []*group) bool {
+	return len(batch) <= maxImmediateBatch && !slices.ContainsFunc(batch, func(g *group) bool { return !isImmediate(g) })
+}
+
+func (r *Router) hasImmediateLocked() bool {
+	return slices.ContainsFunc(r.flushQ, isImmediate)
+}
+
+// takeImmediateLocked takes up to maxImmediateBatch immediate groups from
+// the queue, oldest first; the others keep their order.
+func (r *Router) takeImmediateLocked() []*group {
+	var batch []*group
+	for i, g := range r.flushQ {
+		if len(batch) == maxImmediateBatch {
+			break
+		}
+		if isImmediate(g) {
+			batch = append(batch, g)
+			r.flushQ[i] = nil
+		}
+	}
+	if len(batch) > 0 {
+		r.flushQ = slices.DeleteFunc(r.flushQ, func(g *group) bool { return g == nil })
+	}
+	return batch
+}
+
+// takeBatchLocked takes up to maxFlushBatch() groups from the queue: the
 // oldest, and a quarter of the batch from the newest end, so that a group
 // that fell due behind a burst of others (a probe behind a thousand groups
 // reaching group_wait together) goes with the next batch, while the burst
 // still drains at three quarters of a batch per commit at least.
 func (r *Router) takeBatchLocked() []*group {
 	q := r.flushQ
-	if len(q) <= maxFlushBatch {
+	size := r.maxFlushBatch()
+	if len(q) <= size {
 		r.flushQ = nil
 		return q
 	}
-	newest := maxFlushBatch / 4
-	batch := make([]*group, 0, maxFlushBatch)
-	batch = append(batch, q[:maxFlushBatch-newest]...)
+	newest := max(1, size/4)
+	batch := make([]*group, 0, size)
+	batch = append(batch, q[:size-newest]...)
 	batch = append(batch, q[len(q)-newest:]...)
-	rest := q[maxFlushBatch-newest : len(q)-newest]
+	rest := q[size-newest : len(q)-newest]
 	r.flushQ = append(make([]*group, 0, len(rest)), rest...)
 	return batch
 }
@@ -78,7 +137,10 @@ type flushPlan struct {
 // fence is checked inside that transaction. If the transaction fails, each
 // group is tried again in a transaction of its own, so that one failing
 // group does not hold back the others.
-func (r *Router) flushBatch(ctx context.Context, batch []*group) {
+//
+// An urgent batch's transaction goes ahead of others waiting for SQLite's
+// writer (storage.Urgent).
+func (r *Router) flushBatch(ctx context.Context, batch []*group, urgent bool) {
 	r.mu.Lock()
 	now := r.clock.Now()
 	if err := r.syncSilencesThrottledLocked(ctx, now); err != nil {
@@ -95,8 +157,12 @@ func (r *Router) flushBatch(ctx context.Context, batch []*group) {
 	}
 	r.mu.Unlock()
 
+	txCtx := ctx
+	if urgent {
+		txCtx = storage.Urgent(ctx)
+	}
 	if len(notify) > 0 {
-		err := r.db.InTx(ctx, func(tx *storage.Tx) error {
+		err := r.db.InTx(txCtx, func(tx *storage.Tx) error {
 			for _, p := range notify {
 				if err := r.recordFlush(ctx, tx, p); err != nil {
 					return err
@@ -153,8 +219,9 @@ func (r *Router) flushBatch(ctx context.Context, batch []*group) {
 	}
 	r.mu.Unlock()
 	// The database work runs outside the lock, so that ingest and other
-	// flushes do not wait for it.
-	r.settle(ctx, works)
+	// flushes do not wait for it; in the immediate lane it is urgent too, as
+	// the lane's next groups wait for it.
+	r.settle(txCtx, works)
 }
 
 // planFlushLocked decides what flushing g notifies, if anything.

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -69,7 +71,7 @@ func TestFlushBatchIsolatesFailingGroup(t *testing.T) {
 				batch = append(batch, g)
 			}
 			r.mu.Unlock()
-			r.flushBatch(ctx, batch)
+			r.flushBatch(ctx, batch, false)
 
 			stored, err := loadNflog(ctx, db, clock.Now())
 			if err != nil {
@@ -110,5 +112,127 @@ func TestFlushBatchIsolatesFailingGroup(t *testing.T) {
 				t.Errorf("failing group handed to the sink %d times, want 2", sink.calls["B"])
 			}
 		})
+	}
+}
+
+// gateSink holds the flush of every group named Backlog* until released,
+// and records the order in which groups were handed to it.
+type gateSink struct {
+	gate    chan struct{}
+	mu      sync.Mutex
+	flushed []string
+}
+
+func (s *gateSink) Flush(_ context.Context, _ *storage.Tx, n *Notification) (bool, error) {
+	name := string(n.GroupLabels["alertname"])
+	if len(name) >= 7 && name[:7] == "Backlog" {
+		<-s.gate
+	}
+	s.mu.Lock()
+	s.flushed = append(s.flushed, name)
+	s.mu.Unlock()
+	return true, nil
+}
+
+func (s *gateSink) seen(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.flushed, name)
+}
+
+// TestImmediateGroupPassesBusyFlushers checks the immediate lane: while
+// every flusher is held by a backlog of groups that fell due together, the
+// first notification of a group on a group_wait 0s route is flushed at
+// once instead of waiting for a flusher to finish its batch; the backlog
+// is flushed afterwards, none lost. PostgreSQL only: on SQLite the held
+// backlog transaction holds the single writer, which the lane then waits
+// for, as it should.
+func TestImmediateGroupPassesBusyFlushers(t *testing.T) {
+	db := storagetest.Open(t, "postgres")
+	clock := clockwork.NewFakeClockAt(epoch)
+	cfg, err := amconfig.Load(`
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  routes:
+    - receiver: team
+      matchers: ['page="now"']
+      group_wait: 0s
+receivers:
+  - name: team
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &gateSink{gate: make(chan struct{})}
+	r := New(Options{DB: db, Clock: clock, Sink: sink, Registerer: prometheus.NewRegistry()})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.ApplyConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(sink.gate)
+		}
+	}
+	t.Cleanup(func() { release(); cancel(); <-done })
+
+	// Enough groups falling due together to hold every flusher.
+	backlog := r.maxFlushers() * r.maxFlushBatch()
+	var alerts []*alert.Alert
+	for i := range backlog {
+		alerts = append(alerts, firing(fmt.Sprintf("Backlog%03d", i), "x", epoch))
+	}
+	if err := r.Ingest(ctx, alerts); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Second)
+	waitFor(t, "every flusher held by the backlog", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.flushers == r.maxFlushers()
+	})
+
+	page := firing("Page", "x", clock.Now())
+	page.Labels["page"] = "now"
+	if err := r.Ingest(ctx, []*alert.Alert{page}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the immediate group flushed while the backlog is held", func() bool {
+		return sink.seen("Page")
+	})
+	for i := range backlog {
+		if name := fmt.Sprintf("Backlog%03d", i); sink.seen(name) {
+			t.Fatalf("%s flushed while held", name)
+		}
+	}
+
+	release()
+	waitFor(t, "the whole backlog flushed", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.flushed) == backlog+1
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -39,24 +39,35 @@ func (r *Router) Ingest(ctx context.Context, alerts []*alert.Alert) error {
 	r.qmu.Unlock()
 
 	r.commitMu.Lock()
-	defer r.commitMu.Unlock()
-	select {
-	case <-req.done:
-		// An earlier committer took this call into its batch.
-		return req.err
-	default:
-	}
 	r.qmu.Lock()
 	batch := r.queue
 	r.queue = nil
 	r.qmu.Unlock()
+	if len(batch) == 0 {
+		// An earlier committer took this call into its batch.
+		r.commitMu.Unlock()
+		<-req.done
+		return req.err
+	}
 	// The batch carries other callers' alerts: one caller going away must
-	// not fail theirs.
-	err := r.commitBatch(context.WithoutCancel(ctx), batch, false)
+	// not fail theirs. Alerts arriving are urgent work: a page may wait
+	// for them.
+	wait, err := r.commitBatch(storage.Urgent(context.WithoutCancel(ctx)), batch, lazyNone)
+	// The next batch is planned and committed while this one waits for
+	// the disk; its callers hear only once it is durable.
+	r.commitMu.Unlock()
+	if err == nil && wait != nil {
+		err = wait()
+		if err != nil {
+			err = fmt.Errorf("store alerts: %w", err)
+		}
+	}
 	for _, q := range batch {
 		q.err = err
 		close(q.done)
 	}
+	// This call may have gone with an earlier committer's batch.
+	<-req.done
 	return req.err
 }
 
@@ -75,6 +86,7 @@ type ingestPlan struct {
 	routes    [][]routed       // the groups of each of final
 	write     []*alert.Alert   // those of final to write now: all but mere endsAt extensions
 	extended  []*alert.Alert   // those of final left to write lazily
+	extStored []time.Time      // the endsAt stored for each of extended
 	lazy      []*alert.Alert   // earlier extensions written by this batch
 	newGroups []*group
 	held      map[string]*group // groups that existed when planned
@@ -83,31 +95,41 @@ type ingestPlan struct {
 // commitBatch merges, writes and applies a batch; the caller holds
 // r.commitMu, so no other writer changes alerts or groups meanwhile, but
 // flushes may settle (remove resolved alerts and emptied groups).
-func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, force bool) error {
+func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, pick lazyPick) (wait func() error, err error) {
 	r.mu.Lock()
 	if r.tree == nil {
 		r.mu.Unlock()
-		return errors.New("router has no configuration")
+		return nil, errors.New("router has no configuration")
 	}
-	p := r.planLocked(batch, force)
+	p := r.planLocked(batch, pick)
 	r.mu.Unlock()
 
-	err := r.write(ctx, p)
+	var recreated []*group
+	applied := false
+	apply := func() {
+		r.mu.Lock()
+		recreated = r.applyLocked(p)
+		r.mu.Unlock()
+		applied = true
+	}
+	// The batch goes into memory once committed, while the disk syncs:
+	// its groups may be flushing meanwhile, and a flush's send waits for
+	// its own commit to be durable, which this one then is too.
+	wait, err = r.write(ctx, p, apply)
 	if err != nil {
-		return fmt.Errorf("store alerts: %w", err)
+		return nil, fmt.Errorf("store alerts: %w", err)
 	}
-
-	r.mu.Lock()
-	recreated := r.applyLocked(p)
-	r.mu.Unlock()
+	if !applied {
+		apply()
+	}
 	if len(recreated) == 0 {
-		return nil
+		return wait, nil
 	}
 	// A group that a flush emptied and dropped while the batch was written
 	// was formed again in memory; its row goes back too. The alerts are
-	// already durable, and a start rebuilds groups from them, so a failure
+	// already stored, and a start rebuilds groups from them, so a failure
 	// here loses only the group's timer.
-	err = r.db.InTx(ctx, func(tx *storage.Tx) error {
+	gerr := r.db.InTx(ctx, func(tx *storage.Tx) error {
 		for _, g := range recreated {
 			if err := g.upsert(ctx, tx); err != nil {
 				return err
@@ -115,15 +137,15 @@ func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, force bool
 		}
 		return nil
 	})
-	if err != nil {
-		r.logger.Warn("Storing re-formed groups failed", "groups", len(recreated), "err", err)
+	if gerr != nil {
+		r.logger.Warn("Storing re-formed groups failed", "groups", len(recreated), "err", gerr)
 	}
-	return nil
+	return wait, nil
 }
 
 // planLocked merges the batch's alerts with those held, call after call, as
 // if each call had been ingested alone, and finds the groups to create.
-func (r *Router) planLocked(batch []*ingestReq, force bool) *ingestPlan {
+func (r *Router) planLocked(batch []*ingestReq, pick lazyPick) *ingestPlan {
 	p := &ingestPlan{now: r.clock.Now(), perCall: make([][]*alert.Alert, 0, len(batch)), held: map[string]*group{}}
 	// latest is the version of each alert after the calls merged so far.
 	latest := map[model.Fingerprint]*alert.Alert{}
@@ -178,26 +200,33 @@ func (r *Router) planLocked(batch []*ingestReq, force bool) *ingestPlan {
 				p.newGroups = append(p.newGroups, newGroup(id, key, labels, rt, p.now))
 			}
 			p.routes = append(p.routes, rs)
-			if len(p.newGroups) == groups && extendsOnly(r.alerts[fp], a, p.now) {
+			held := r.alerts[fp]
+			var stored time.Time
+			if held != nil {
+				stored = held.EndsAt
+				if e, ok := r.lazy[fp]; ok {
+					stored = e.stored
+				}
+			}
+			if len(p.newGroups) == groups && extendsOnly(held, stored, a, p.now) {
 				p.extended = append(p.extended, a)
+				p.extStored = append(p.extStored, stored)
 			} else {
 				p.write = append(p.write, a)
 			}
 		}
 	}
-	// Extensions left for later are written when the timer says they
-	// waited long enough: by then each has absorbed the re-sends of that
-	// time, so that a sender re-sending often costs one row write per
-	// alert and lazyWriteDelay.
-	if force {
-		for fp, a := range r.lazy {
-			if latest[fp] == nil {
-				p.lazy = append(p.lazy, a)
+	// Extensions left for later are written when their stored endsAt comes
+	// close (see lazySafety): by then each has absorbed the re-sends of
+	// minutes, so that a sender re-sending every minute with an endsAt
+	// minutes ahead, as Prometheus does, costs a row write per alert every
+	// few minutes, not one per re-send.
+	if pick != lazyNone {
+		due := p.now.Add(lazySafety + 2*lazyWriteDelay)
+		for fp, e := range r.lazy {
+			if latest[fp] == nil && (pick == lazyAll || e.stored.Before(due)) {
+				p.lazy = append(p.lazy, e.a)
 			}
-		}
-		if force {
-			p.write = append(p.write, p.extended...)
-			p.extended = nil
 		}
 	}
 	return p
@@ -247,7 +276,7 @@ func (r *Router) applyLocked(p *ingestPlan) []*group {
 		delete(r.lazy, a.Fingerprint())
 	}
 	for _, a := range p.lazy {
-		if r.lazy[a.Fingerprint()] == a {
+		if r.lazy[a.Fingerprint()].a == a {
 			delete(r.lazy, a.Fingerprint())
 		}
 	}
@@ -255,8 +284,8 @@ func (r *Router) applyLocked(p *ingestPlan) []*group {
 		if len(r.lazy) == 0 {
 			r.scheduleLazyLocked()
 		}
-		for _, a := range p.extended {
-			r.lazy[a.Fingerprint()] = a
+		for i, a := range p.extended {
+			r.lazy[a.Fingerprint()] = lazyExt{a: a, stored: p.extStored[i]}
 		}
 	}
 	return recreated
@@ -265,11 +294,12 @@ func (r *Router) applyLocked(p *ingestPlan) []*group {
 // write stores a planned batch in one transaction: the alerts that changed,
 // the endsAt extensions left for later if their time came, and the new
 // groups. A batch of extensions only writes nothing.
-func (r *Router) write(ctx context.Context, p *ingestPlan) error {
+func (r *Router) write(ctx context.Context, p *ingestPlan, committed func()) (wait func() error, err error) {
 	if len(p.write) == 0 && len(p.lazy) == 0 && len(p.newGroups) == 0 {
-		return nil
+		return nil, nil
 	}
-	return r.db.InTx(ctx, func(tx *storage.Tx) error {
+	return r.db.InTxDeferred(ctx, func(tx *storage.Tx) error {
+		tx.OnCommitted(committed)
 		if err := storeAlerts(ctx, tx, p.write); err != nil {
 			return err
 		}
@@ -285,8 +315,25 @@ func (r *Router) write(ctx context.Context, p *ingestPlan) error {
 	})
 }
 
-// lazyWriteDelay bounds how long an endsAt extension stays unwritten.
+// lazyWriteDelay is how often the endsAt extensions not yet written are
+// looked at, and the margin by which they are written early.
 const lazyWriteDelay = time.Second
+
+// lazyExt is an alert whose endsAt extensions are not yet written, and the
+// endsAt stored for it.
+type lazyExt struct {
+	a      *alert.Alert
+	stored time.Time
+}
+
+// lazyPick says which unwritten extensions a batch writes too.
+type lazyPick int
+
+const (
+	lazyNone lazyPick = iota // none: an ingest batch
+	lazyDue                  // those whose stored endsAt comes within lazySafety
+	lazyAll                  // all: stopping
+)
 
 // lazySafety is how far ahead the stored endsAt of an alert must lie for an
 // extension of it to be written lazily. Another replica may flush the
@@ -298,40 +345,51 @@ const lazyWriteDelay = time.Second
 const lazySafety = time.Minute
 
 // extendsOnly reports whether a differs from the held version h only by a
-// later endsAt (and updatedAt), both firing well beyond now: a re-send as
-// Prometheus makes them, which need not cost a synchronous write. Should
-// the process die before it is written, the alert comes back with h's
-// endsAt, which still lies lazySafety ahead; so does the version other
-// replicas read meanwhile.
-func extendsOnly(h, a *alert.Alert, now time.Time) bool {
-	return h != nil && h.EndsAt.After(now.Add(lazySafety)) && a.EndsAt.After(h.EndsAt) &&
+// later endsAt (and updatedAt), and the endsAt stored for h lies well
+// beyond now: a re-send as Prometheus makes them, which need not cost a
+// write yet. Should the process die before it is written, the alert comes
+// back with the stored endsAt, which still lies lazySafety ahead, as the
+// unwritten extensions are written before it comes closer; so does the
+// version other replicas read meanwhile.
+func extendsOnly(h *alert.Alert, stored time.Time, a *alert.Alert, now time.Time) bool {
+	return h != nil && stored.After(now.Add(lazySafety)) && a.EndsAt.After(h.EndsAt) &&
 		a.StartsAt.Equal(h.StartsAt) && a.Timeout == h.Timeout && a.GeneratorURL == h.GeneratorURL &&
 		a.Labels.Equal(h.Labels) && a.Annotations.Equal(h.Annotations)
 }
 
-// writeLazy writes the endsAt extensions left for later. On SQLite it
-// does not take commitMu, so that ingest batches are planned while
-// thousands of rows are written each lazyWriteDelay: storeExtensions only
-// updates rows whose stored version is older, so a newer version committed
-// meanwhile, or a row deleted meanwhile, stays as it is. On PostgreSQL two
-// transactions updating the same rows in different orders deadlock, so
-// there it takes its turn with the ingest batches.
-func (r *Router) writeLazy() {
+// writeLazy writes the endsAt extensions left for later whose stored
+// endsAt comes close, or all of them when stopping. On SQLite it does not
+// take commitMu, so that ingest batches are planned while thousands of
+// rows are written: storeExtensions only updates rows whose stored version
+// is older, so a newer version committed meanwhile, or a row deleted
+// meanwhile, stays as it is. On PostgreSQL two transactions updating the
+// same rows in different orders deadlock, so there it takes its turn with
+// the ingest batches.
+func (r *Router) writeLazy(pick lazyPick) {
 	if r.db.Dialect() == storage.Postgres {
 		r.commitMu.Lock()
 		defer r.commitMu.Unlock()
 	}
-	if err := r.commitBatch(context.Background(), nil, true); err != nil {
-		r.logger.Warn("Storing endsAt extensions failed; will retry", "err", err)
-		r.mu.Lock()
-		r.scheduleLazyLocked()
-		r.mu.Unlock()
+	wait, err := r.commitBatch(context.Background(), nil, pick)
+	if err == nil && wait != nil {
+		err = wait()
 	}
+	if err != nil {
+		r.logger.Warn("Storing endsAt extensions failed; will retry", "err", err)
+	}
+	if pick == lazyAll {
+		return
+	}
+	r.mu.Lock()
+	if len(r.lazy) > 0 {
+		r.scheduleLazyLocked()
+	}
+	r.mu.Unlock()
 }
 
 func (r *Router) scheduleLazyLocked() {
 	if r.lazyTimer != nil {
 		r.lazyTimer.Stop()
 	}
-	r.lazyTimer = r.clock.AfterFunc(lazyWriteDelay, r.writeLazy)
+	r.lazyTimer = r.clock.AfterFunc(lazyWriteDelay, func() { r.writeLazy(lazyDue) })
 }

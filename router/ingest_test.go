@@ -59,7 +59,11 @@ func TestBatchMergesCallsInOrder(t *testing.T) {
 		a := firing("Down", "a", epoch)
 		res := resolved(a, epoch.Add(time.Minute))
 		batch := []*ingestReq{{alerts: []*alert.Alert{a}}, {alerts: []*alert.Alert{res}}}
-		if err := h.r.commitBatch(context.Background(), batch, false); err != nil {
+		wait, err := h.r.commitBatch(context.Background(), batch, lazyNone)
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		h.shutdown()
@@ -68,7 +72,7 @@ func TestBatchMergesCallsInOrder(t *testing.T) {
 		defer h2.r.mu.Unlock()
 		got := h2.r.alerts[a.Fingerprint()]
 		if got == nil || !got.EndsAt.Equal(res.EndsAt) {
-			t.Fatalf("stored alert = %+v, want endsAt %v", got, res.EndsAt)
+			t.Fatalf("stored alert = %+v (ends %v), want endsAt %v", got, got.EndsAt, res.EndsAt)
 		}
 	})
 }
@@ -84,7 +88,7 @@ func TestGroupDroppedDuringCommitIsFormedAgain(t *testing.T) {
 		b := firing("Down", "b", epoch)
 
 		h.r.mu.Lock()
-		p := h.r.planLocked([]*ingestReq{{alerts: []*alert.Alert{b}}}, false)
+		p := h.r.planLocked([]*ingestReq{{alerts: []*alert.Alert{b}}}, lazyNone)
 		// A flush settles meanwhile, dropping the group.
 		var old *group
 		for id, g := range h.r.groups {
@@ -133,8 +137,10 @@ func storedEndsAt(t *testing.T, db *storage.DB, a *alert.Alert) time.Time {
 	return s.EndsAt
 }
 
-// A re-send that only moves endsAt later is not written at once, but
-// lazyWriteDelay after the first such re-send.
+// A re-send that only moves endsAt later is not written at once, nor while
+// the stored endsAt lies far ahead: it is written once the stored endsAt
+// comes within lazySafety (and the margin of one look), so that it never
+// lies closer than lazySafety.
 func TestEndsAtExtensionIsWrittenLater(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
 		clock := clockwork.NewFakeClockAt(epoch)
@@ -152,15 +158,31 @@ func TestEndsAtExtensionIsWrittenLater(t *testing.T) {
 		if got := storedEndsAt(t, db, a); !got.Equal(a.EndsAt) {
 			t.Fatalf("stored endsAt %v after another alert's write, want the earlier %v", got, a.EndsAt)
 		}
-		// The last extension is written once lazyWriteDelay has passed.
 		ext2 := firingUntil("Down", "a", epoch, epoch.Add(6*time.Minute))
 		ext2.UpdatedAt = epoch.Add(2 * time.Second)
 		h.ingest(ext2)
+		// Looked at a moment later, the stored endsAt still lies minutes
+		// ahead: nothing is written.
 		clock.Advance(lazyWriteDelay)
+		h.r.mu.Lock()
+		_, waiting := h.r.lazy[a.Fingerprint()]
+		h.r.mu.Unlock()
+		if got := storedEndsAt(t, db, a); !got.Equal(a.EndsAt) || !waiting {
+			t.Fatalf("stored endsAt %v (still waiting: %v) a second after the re-send, want %v", got, waiting, a.EndsAt)
+		}
+		// Once the stored endsAt comes close, the last extension is
+		// written, while the stored one still lies lazySafety ahead.
+		for !clock.Now().After(a.EndsAt.Add(-lazySafety - lazyWriteDelay)) {
+			if !storedEndsAt(t, db, a).After(clock.Now().Add(lazySafety)) {
+				t.Fatalf("at %v the stored endsAt came within %v", clock.Now().Sub(epoch), lazySafety)
+			}
+			clock.Advance(lazyWriteDelay)
+			time.Sleep(time.Millisecond)
+		}
 		deadline := time.Now().Add(5 * time.Second)
 		for !storedEndsAt(t, db, a).Equal(ext2.EndsAt) {
 			if time.Now().After(deadline) {
-				t.Fatalf("endsAt extension not written %v after it", lazyWriteDelay)
+				t.Fatalf("endsAt extension not written when the stored endsAt came within %v", lazySafety)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}

@@ -104,9 +104,10 @@ type Router struct {
 	qmu      sync.Mutex
 	queue    []*ingestReq
 	// lazy holds re-sent alerts whose only change was a later endsAt, not
-	// yet written (under r.mu); lazyTimer writes them lazyWriteDelay after
-	// the first of them, if no ingest batch wrote them before.
-	lazy      map[model.Fingerprint]*alert.Alert
+	// yet written (under r.mu); lazyTimer looks at them every
+	// lazyWriteDelay and writes those whose stored endsAt comes close (see
+	// lazySafety), if no ingest batch wrote them before.
+	lazy      map[model.Fingerprint]lazyExt
 	lazyTimer clockwork.Timer
 
 	mu     sync.Mutex
@@ -132,10 +133,12 @@ type Router struct {
 	lastSync syncState // under r.mu
 
 	// flushQ holds the groups due and not yet taken by a flusher (under
-	// r.mu); flushers counts the flusher goroutines running.
-	flushQ   []*group
-	flushers int
-	flushing sync.WaitGroup
+	// r.mu); flushers counts the flusher goroutines running,
+	// immediateFlusher whether the one for immediate groups runs.
+	flushQ           []*group
+	flushers         int
+	immediateFlusher bool
+	flushing         sync.WaitGroup
 	// active counts flushes from start to the end of their database
 	// clean-up, so that tests can tell when the router is at rest.
 	active  atomic.Int64
@@ -160,7 +163,7 @@ func New(opts Options) *Router {
 		fence:       opts.Fence,
 		held:        make([]bool, Slots),
 		alerts:      map[model.Fingerprint]*alert.Alert{},
-		lazy:        map[model.Fingerprint]*alert.Alert{},
+		lazy:        map[model.Fingerprint]lazyExt{},
 		groups:      map[string]*group{},
 		nflog:       map[string]*nflogEntry{},
 		silences:    map[string]*Silence{},

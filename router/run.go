@@ -24,12 +24,34 @@ func (r *Router) maxFlushers() int {
 	return 2
 }
 
-// maxFlushBatch bounds the groups flushed in one transaction. A group
-// falling due behind a burst of others waits for about one batch (see
-// takeBatchLocked), so the size trades commits for that wait: a thousand
-// groups falling due together cost 63 commits instead of 1,000, and a
-// batch takes tens of milliseconds.
-const maxFlushBatch = 16
+// maxFlushBatch bounds the groups flushed in one transaction, trading
+// commits for the time a batch holds what others wait for. On SQLite a
+// batch holds the single writer, which ingest and the immediate lane wait
+// for, so it stays short: a thousand groups falling due together cost 250
+// commits, which share syncs of the log (walSyncer), and a batch holds the
+// writer a millisecond or two. On PostgreSQL batches run side by side and
+// immediate groups have a lane of their own, so a batch can be larger: 63
+// commits for those thousand groups.
+func (r *Router) maxFlushBatch() int {
+	if r.db.Dialect() == storage.Postgres {
+		return 16
+	}
+	return 4
+}
+
+// immediateWait is the group_wait below which a route's groups are
+// immediate: their first notification is a page meant to go out at once
+// (group_wait: 0s), not one that waits to gather its group. While every
+// flusher is busy, immediate groups are flushed in a lane of their own, in
+// small batches whose transactions go ahead of other work in SQLite's
+// writer queue (storage.Urgent): such a page is not held up by a thousand
+// groups reaching a 30-second group_wait together, which waited that long
+// by design and can spare the milliseconds.
+const immediateWait = time.Second
+
+// maxImmediateBatch bounds the groups flushed together in the immediate
+// lane: its transactions are short, and so is what the next page waits for.
+const maxImmediateBatch = 2
 
 // timerSlack is how late a flush timer may start without being started
 // again: far below the 50 ms within which flushes must land.
@@ -126,7 +148,7 @@ func (r *Router) Run(ctx context.Context) {
 	defer r.flushing.Wait()
 	// Extensions of endsAt not yet written are written on the way out, so
 	// that only a crash can lose them.
-	defer r.writeLazy()
+	defer r.writeLazy(lazyAll)
 	for {
 		r.mu.Lock()
 		now := r.clock.Now()
@@ -146,10 +168,19 @@ func (r *Router) Run(ctx context.Context) {
 			// Flushers take the queue in batches; one more starts while
 			// there are fewer than maxFlushers, so that a group falling
 			// due does not wait for a batch to commit if it need not.
+			// With every flusher already busy, an immediate group has a
+			// lane of its own instead of waiting for a batch of a backlog
+			// to commit (see immediateWait).
+			busy := r.flushers >= r.maxFlushers()
 			for r.flushers < r.maxFlushers() && len(r.flushQ) > 0 {
 				r.flushers++
 				r.flushing.Add(1)
 				go r.flusher(ctx)
+			}
+			if busy && !r.immediateFlusher && r.hasImmediateLocked() {
+				r.immediateFlusher = true
+				r.flushing.Add(1)
+				go r.immediateFlusherLoop(ctx)
 			}
 		}
 		next := now.Add(time.Hour)

@@ -57,10 +57,14 @@ type DB struct {
 	// SQLite has one writer at a time, and its busy handler makes the
 	// others sleep 1, 2, 5, 10 ms ... between attempts, so a writer
 	// arriving during a commit lost milliseconds after the lock was free;
-	// a channel hands the turn over at once, in arrival order.
-	writer chan struct{}
+	// the queue hands the turn over at once (see writerQueue).
+	writer *writerQueue
 	// wal, on SQLite, makes commits durable (see openSQLite).
 	wal *walSyncer
+	// stmts, on SQLite, keeps statements compiled (see stmtCache).
+	stmts *stmtCache
+	// ckpt, on SQLite, checkpoints the write-ahead log (see checkpointer).
+	ckpt *checkpointer
 }
 
 // writerWait bounds the wait for the writer turn; after it, a writer goes
@@ -71,23 +75,10 @@ const writerWait = 5 * time.Second
 
 // lockWriter waits for the writer turn on SQLite and returns its release.
 func (db *DB) lockWriter(ctx context.Context) (unlock func()) {
-	if db.writer == nil {
+	if db.writer == nil || !db.writer.lock(ctx, writerWait) {
 		return func() {}
 	}
-	select {
-	case db.writer <- struct{}{}:
-		return func() { <-db.writer }
-	default:
-	}
-	t := time.NewTimer(writerWait)
-	defer t.Stop()
-	select {
-	case db.writer <- struct{}{}:
-		return func() { <-db.writer }
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return func() {}
+	return db.writer.unlock
 }
 
 // Open connects to the store chosen by opts and applies pending migrations.
@@ -131,10 +122,11 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	// only a process crash, as synchronous=FULL would, with one fsync for
 	// all the transactions committed meanwhile; _txlock=immediate takes the
 	// write lock at BEGIN so that two writers queue instead of failing on
-	// lock upgrade.
+	// lock upgrade; wal_autocheckpoint=0 leaves checkpoints to the
+	// checkpointer, off the commit path.
 	dsn := "file:" + file + "?_txlock=immediate" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
@@ -143,7 +135,11 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
 	}
-	return &DB{DB: sqldb, dialect: SQLite, where: "sqlite:" + file, writer: make(chan struct{}, 1), wal: newWALSyncer(file)}, nil
+	// Connections are kept, with their compiled statements, instead of
+	// being closed after each burst of concurrent readers.
+	sqldb.SetMaxIdleConns(8)
+	return &DB{DB: sqldb, dialect: SQLite, where: "sqlite:" + file, writer: &writerQueue{},
+		wal: newWALSyncer(file), stmts: newStmtCache(sqldb), ckpt: newCheckpointer(sqldb)}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -233,6 +229,42 @@ func Rebind(d Dialect, q string) string {
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
+	db      *DB
+	// done are called once the transaction's fate is known, see OnDone.
+	done []func(committed bool)
+	// committed are called after the commit, before it is durable.
+	committed []func()
+	// relaxed is set in InTxRelaxed's transactions on PostgreSQL, whose
+	// commit does not wait for the disk.
+	relaxed bool
+}
+
+// Relaxed reports whether the transaction's commit may return before it
+// is durable (InTxRelaxed): its OnDone hooks then run once it committed,
+// not once it is on disk.
+func (tx *Tx) Relaxed() bool { return tx.relaxed }
+
+// OnCommitted registers fn to run as soon as the transaction committed,
+// before InTx waits for the commit to be durable (on SQLite, for the sync
+// of the write-ahead log; PostgreSQL commits durably). It is for moving
+// on with what the transaction made visible, such as putting ingested
+// alerts into memory so that their group can be flushed while the disk
+// syncs: whatever that leads to must itself wait for a later transaction
+// to be durable before anything leaves the process, which, the log being
+// written in order, makes this one durable too.
+func (tx *Tx) OnCommitted(fn func()) {
+	tx.committed = append(tx.committed, fn)
+}
+
+// OnDone registers fn to run once InTx knows the transaction's fate: with
+// true after it committed and is durable (a relaxed one, see Relaxed: once
+// it committed), with false if it rolled back or
+// its commit failed or could not be made durable. Work that must not
+// happen before the transaction's writes are safe, such as sending a
+// notification the transaction recorded, goes there; and so does giving
+// back what the transaction reserved in memory, when it did not commit.
+func (tx *Tx) OnDone(fn func(committed bool)) {
+	tx.done = append(tx.done, fn)
 }
 
 // Dialect reports the backend of the transaction.
@@ -240,49 +272,102 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // Exec runs q after rebinding its placeholders.
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := tx.prepared(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return tx.Tx.ExecContext(ctx, Rebind(tx.dialect, q), args...)
 }
 
 // Query runs q after rebinding its placeholders.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := tx.prepared(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return tx.Tx.QueryContext(ctx, Rebind(tx.dialect, q), args...)
 }
 
 // QueryRow runs q after rebinding its placeholders.
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := tx.prepared(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return tx.Tx.QueryRowContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// prepared returns q compiled on the transaction's connection, or nil when
+// it runs unprepared (see stmtCache). The transaction closes it when done;
+// the connection keeps the compiled statement.
+func (tx *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
+	if tx.db == nil {
+		return nil
+	}
+	s := tx.db.stmts.get(q)
+	if s == nil {
+		return nil
+	}
+	return tx.Tx.StmtContext(ctx, s)
 }
 
 // InTx runs fn in a transaction and commits it if fn returns nil. Nothing
 // fn wrote is visible to others, or acknowledged to a caller, before the
-// commit returns.
+// commit returns; InTx returns once the commit is durable.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	wait, err := db.InTxDeferred(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// InTxDeferred is InTx in two steps: it returns once the transaction
+// committed (or failed), with wait, which returns once the commit is
+// durable (with an error if it could not be made so) and then runs the
+// OnDone hooks. The caller may go on meanwhile with what must not wait
+// for the disk, such as committing the next batch of alerts, and must call
+// wait before telling anyone outside the process that the transaction
+// happened.
+func (db *DB) InTxDeferred(ctx context.Context, fn func(tx *Tx) error) (wait func() error, err error) {
 	unlock := db.lockWriter(ctx)
-	err := db.inTx(ctx, fn)
+	tx, err := db.inTx(ctx, fn)
 	// The next writer goes ahead while this one waits for the disk.
 	unlock()
 	if err != nil {
-		return err
+		if tx != nil {
+			for _, f := range tx.done {
+				f(false)
+			}
+		}
+		return nil, err
 	}
-	return db.durable()
-}
-
-func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
-	sqltx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+	db.ckpt.committed()
+	for _, f := range tx.committed {
+		f()
 	}
-	tx := &Tx{Tx: sqltx, dialect: db.dialect}
-	if err := fn(tx); err != nil {
-		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+	return func() error {
+		err := db.durable()
+		for _, f := range tx.done {
+			f(err == nil)
 		}
 		return err
+	}, nil
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
+	sqltx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Tx: sqltx, dialect: db.dialect, db: db}
+	if err := fn(tx); err != nil {
+		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			return tx, errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return tx, err
 	}
 	if err := sqltx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return tx, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return tx, nil
 }
 
 // durable returns once what this process committed so far is on disk.
@@ -315,6 +400,7 @@ func (db *DB) InTxRelaxed(ctx context.Context, fn func(tx *Tx) error) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
+		tx.relaxed = true
 		return fn(tx)
 	})
 }
@@ -322,22 +408,44 @@ func (db *DB) InTxRelaxed(ctx context.Context, fn func(tx *Tx) error) error {
 // Exec runs q outside a transaction after rebinding its placeholders.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	unlock := db.lockWriter(ctx)
-	res, err := db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	var (
+		res sql.Result
+		err error
+	)
+	if s := db.stmts.get(q); s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	}
 	unlock()
 	if err != nil {
 		return nil, err
 	}
+	db.ckpt.committed()
 	return res, db.durable()
 }
 
 // Query runs q outside a transaction after rebinding its placeholders.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := db.stmts.get(q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return db.DB.QueryContext(ctx, db.Rebind(q), args...)
 }
 
 // QueryRow runs q outside a transaction after rebinding its placeholders.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := db.stmts.get(q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+}
+
+// Close closes the compiled statements and the database.
+func (db *DB) Close() error {
+	db.ckpt.close()
+	db.stmts.close()
+	return db.DB.Close()
 }
 
 // Redact removes the password from a database URL for logs and errors.

@@ -185,9 +185,10 @@ func (c *serveCmd) serve(logger *slog.Logger) error {
 	}
 	rt := router.New(router.Options{
 		DB: db, Clock: clock, Logger: logger.With("component", "router"), Registerer: reg, Sink: inc,
-		// A committed flush may have queued notifications and opened an
-		// escalation whose next step is sooner than the loop's next look.
-		AfterCommit: func() { outbox.Poke(); inc.Wake() },
+		// A committed flush may have opened an escalation whose next step
+		// is sooner than the loop's next look. (The outbox learns of its
+		// rows from their transaction, see Outbox.Enqueue.)
+		AfterCommit: inc.Wake,
 		Fence:       fence,
 	})
 
