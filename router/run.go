@@ -14,13 +14,13 @@ import (
 
 // maxFlushers bounds the flush batches in progress, so that a slow
 // database delays flushes instead of piling up goroutines and connections.
-// SQLite has one writer: there, two batches are enough to keep it busy
-// (one written while the next is prepared), and more would only lengthen
-// the queue of transactions that a group falling due waits behind.
+// Two keep either store busy (one batch written while the next is
+// prepared). More would only lengthen, on SQLite, the queue of
+// transactions for its single writer and, on PostgreSQL, the crowd of
+// transactions sharing the database's CPU with ingest and the immediate
+// lane: with four, a burst of a thousand groups slowed pages falling due
+// meanwhile by tens of milliseconds (BENCHMARKS.md).
 func (r *Router) maxFlushers() int {
-	if r.db.Dialect() == storage.Postgres {
-		return 4
-	}
 	return 2
 }
 

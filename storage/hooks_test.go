@@ -76,6 +76,13 @@ func TestHooksOnCommit(t *testing.T) {
 		for name, run := range map[string]func(context.Context, func(*storage.Tx) error) error{
 			"InTx":        db.InTx,
 			"InTxRelaxed": db.InTxRelaxed,
+			"InTxDeferred": func(ctx context.Context, fn func(*storage.Tx) error) error {
+				wait, err := db.InTxDeferred(ctx, fn)
+				if err != nil {
+					return err
+				}
+				return wait()
+			},
 		} {
 			t.Run(name, func(t *testing.T) {
 				fp := "hooks-commit-" + name
@@ -96,6 +103,46 @@ func TestHooksOnCommit(t *testing.T) {
 					t.Fatalf("hooks ran as %q, want %q", got, want)
 				}
 			})
+		}
+	})
+}
+
+// TestInTxDeferred checks the two steps: the write is visible and
+// OnCommitted has run when InTxDeferred returns, OnDone only once wait
+// returned; and on PostgreSQL, whose commit there is asynchronous, the
+// connection's later commits are synchronous again.
+func TestInTxDeferred(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		conn := otherConn(t, db)
+		var log hookLog
+		wait, err := db.InTxDeferred(ctx, func(tx *storage.Tx) error {
+			register(ctx, tx, db, conn, "deferred", &log)
+			_, err := tx.Exec(ctx, insertAlert, "deferred", false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := log.get(), []string{"committed, visible 1"}; !slices.Equal(got, want) {
+			t.Fatalf("before wait, hooks ran as %q, want %q", got, want)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"committed, visible 1", "done(true), visible 1", "second done(true)"}
+		if got := log.get(); !slices.Equal(got, want) {
+			t.Fatalf("after wait, hooks ran as %q, want %q", got, want)
+		}
+		if db.Dialect() != storage.Postgres {
+			return
+		}
+		var setting string
+		if err := db.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+			t.Fatal(err)
+		}
+		if setting != "on" {
+			t.Fatalf("synchronous_commit = %s after a deferred transaction, want on", setting)
 		}
 	})
 }

@@ -65,6 +65,9 @@ type DB struct {
 	stmts *stmtCache
 	// ckpt, on SQLite, checkpoints the write-ahead log (see checkpointer).
 	ckpt *checkpointer
+	// barrier, on PostgreSQL, makes InTxDeferred's asynchronous commits
+	// durable (see newBarrierSyncer).
+	barrier *walSyncer
 }
 
 // writerWait bounds the wait for the writer turn; after it, a writer goes
@@ -154,7 +157,16 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("connect to postgres %s: %w", Redact(dsn), err)
 	}
-	return &DB{DB: sqldb, dialect: Postgres, where: Redact(dsn)}, nil
+	db := &DB{DB: sqldb, dialect: Postgres, where: Redact(dsn)}
+	db.barrier = newBarrierSyncer(func() error {
+		// txid_current gives the statement's transaction an id, so that
+		// its commit is logged and, synchronous, waits for the log's flush.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := sqldb.ExecContext(ctx, `SELECT txid_current()`)
+		return err
+	})
+	return db, nil
 }
 
 // The driver name is registered by the pgx stdlib import.
@@ -312,7 +324,7 @@ func (tx *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
 // fn wrote is visible to others, or acknowledged to a caller, before the
 // commit returns; InTx returns once the commit is durable.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	wait, err := db.InTxDeferred(ctx, fn)
+	wait, err := db.inTxDeferred(ctx, fn, false)
 	if err != nil {
 		return err
 	}
@@ -326,8 +338,21 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 // for the disk, such as committing the next batch of alerts, and must call
 // wait before telling anyone outside the process that the transaction
 // happened.
+//
+// On PostgreSQL the transaction commits asynchronously (synchronous_commit
+// off), and wait waits for a synchronous commit made after it (shared by
+// concurrent callers), which flushes PostgreSQL's log through this commit:
+// what the caller goes on with meanwhile, if it commits synchronously
+// itself, makes this commit durable first.
 func (db *DB) InTxDeferred(ctx context.Context, fn func(tx *Tx) error) (wait func() error, err error) {
+	return db.inTxDeferred(ctx, fn, db.barrier != nil)
+}
+
+func (db *DB) inTxDeferred(ctx context.Context, fn func(tx *Tx) error, async bool) (wait func() error, err error) {
 	unlock := db.lockWriter(ctx)
+	if async {
+		fn = withAsyncCommit(ctx, fn)
+	}
 	tx, err := db.inTx(ctx, fn)
 	// The next writer goes ahead while this one waits for the disk.
 	unlock()
@@ -345,6 +370,11 @@ func (db *DB) InTxDeferred(ctx context.Context, fn func(tx *Tx) error) (wait fun
 	}
 	return func() error {
 		err := db.durable()
+		if async && err == nil {
+			if err = db.barrier.sync(); err != nil {
+				err = fmt.Errorf("commit: %w", err)
+			}
+		}
 		for _, f := range tx.done {
 			f(err == nil)
 		}
@@ -396,13 +426,21 @@ func (db *DB) InTxRelaxed(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.dialect != Postgres {
 		return db.InTx(ctx, fn)
 	}
-	return db.InTx(ctx, func(tx *Tx) error {
+	return db.InTx(ctx, withAsyncCommit(ctx, func(tx *Tx) error {
+		tx.relaxed = true
+		return fn(tx)
+	}))
+}
+
+// withAsyncCommit has fn's PostgreSQL transaction commit without waiting
+// for the flush of the database's log.
+func withAsyncCommit(ctx context.Context, fn func(tx *Tx) error) func(tx *Tx) error {
+	return func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
-		tx.relaxed = true
 		return fn(tx)
-	})
+	}
 }
 
 // Exec runs q outside a transaction after rebinding its placeholders.

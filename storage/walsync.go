@@ -43,6 +43,16 @@ func newWALSyncer(dbFile string) *walSyncer {
 	return w
 }
 
+// newBarrierSyncer is a walSyncer for PostgreSQL: a "sync" is barrier, a
+// synchronous commit whose flush of PostgreSQL's log covers every commit
+// made before it, the asynchronous ones included (the log is written in
+// order). Concurrent callers share barriers as they share fsyncs on SQLite.
+func newBarrierSyncer(barrier func() error) *walSyncer {
+	w := &walSyncer{syncFn: func(string, uint64) (uint64, error) { return 0, barrier() }}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
 // sync returns once everything committed before it was called is on disk.
 func (w *walSyncer) sync() error {
 	w.mu.Lock()
