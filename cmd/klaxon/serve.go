@@ -99,10 +99,10 @@ func newServeCmd(app *kingpin.Application) *serveCmd {
 // defaultGOGC is the garbage collector's target when GOGC is not set.
 // Klaxon's live heap is mostly the alerts it holds, long-lived; with Go's
 // default of 100 the heap grows to twice that before a collection, and
-// the process holds about three times it. 50 trades a little CPU for a
-// third less memory at 100,000 alerts (BENCHMARKS.md), as Prometheus
+// the process holds about three times it. 70 trades a little CPU for a
+// sixth less memory at 100,000 alerts (BENCHMARKS.md), as Prometheus
 // lowers its own default for the same reason.
-const defaultGOGC = 50
+const defaultGOGC = 70
 
 func (c *serveCmd) run() int {
 	if os.Getenv("GOGC") == "" {
