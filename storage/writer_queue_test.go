@@ -75,20 +75,14 @@ func free(t *testing.T, q *writerQueue) {
 func TestWriterQueueFreeTurn(t *testing.T) {
 	var q writerQueue
 	ctx := context.Background()
-	if !q.lock(ctx, long) {
-		t.Fatal("lock of a free queue failed")
-	}
-	q.unlock()
-	free(t, &q)
+	mustLock(t, &q, ctx)
+	unlockFree(t, &q)
 	// A free turn is taken even by a writer whose context has ended: it
 	// has nothing to wait for.
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	if !q.lock(done, long) {
-		t.Fatal("lock of a free queue with an ended context failed")
-	}
-	q.unlock()
-	free(t, &q)
+	mustLock(t, &q, done)
+	unlockFree(t, &q)
 }
 
 // TestWriterQueueUrgentFirst checks that an urgent waiter goes ahead of a
@@ -97,9 +91,7 @@ func TestWriterQueueFreeTurn(t *testing.T) {
 func TestWriterQueueUrgentFirst(t *testing.T) {
 	var q writerQueue
 	ctx := context.Background()
-	if !q.lock(ctx, long) {
-		t.Fatal("lock of a free queue failed")
-	}
+	mustLock(t, &q, ctx)
 	normal := waitTurn(&q, ctx, long)
 	queued(t, &q, 0, 1)
 	urgent := waitTurn(&q, Urgent(ctx), long)
@@ -116,8 +108,7 @@ func TestWriterQueueUrgentFirst(t *testing.T) {
 	if !receive(t, normal, "normal waiter") {
 		t.Fatal("normal waiter did not get the turn")
 	}
-	q.unlock()
-	free(t, &q)
+	unlockFree(t, &q)
 }
 
 // TestWriterQueueArrivalOrder checks that waiters of one kind are served
@@ -132,9 +123,7 @@ func TestWriterQueueArrivalOrder(t *testing.T) {
 				ctx = Urgent(ctx)
 				counts = func(n int) (int, int) { return n, 0 }
 			}
-			if !q.lock(ctx, long) {
-				t.Fatal("lock of a free queue failed")
-			}
+			mustLock(t, &q, ctx)
 			const n = 5
 			var waiters []<-chan bool
 			for i := range n {
@@ -151,8 +140,7 @@ func TestWriterQueueArrivalOrder(t *testing.T) {
 					notYet(t, later, "a later waiter")
 				}
 			}
-			q.unlock()
-			free(t, &q)
+			unlockFree(t, &q)
 		})
 	}
 }
@@ -205,9 +193,7 @@ func TestWriterQueueBypassLimit(t *testing.T) {
 func TestWriterQueueBypassLimitLive(t *testing.T) {
 	var q writerQueue
 	ctx := context.Background()
-	if !q.lock(ctx, long) {
-		t.Fatal("lock of a free queue failed")
-	}
+	mustLock(t, &q, ctx)
 	normal := waitTurn(&q, ctx, long)
 	queued(t, &q, 0, 1)
 	q.mu.Lock()
@@ -225,8 +211,7 @@ func TestWriterQueueBypassLimitLive(t *testing.T) {
 	if !receive(t, urgent, "urgent waiter") {
 		t.Fatal("urgent waiter did not get the turn")
 	}
-	q.unlock()
-	free(t, &q)
+	unlockFree(t, &q)
 }
 
 func isClosed(c chan struct{}) bool {
@@ -255,9 +240,7 @@ func TestWriterQueueGiveUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var q writerQueue
 			bg := context.Background()
-			if !q.lock(bg, long) {
-				t.Fatal("lock of a free queue failed")
-			}
+			mustLock(t, &q, bg)
 			ctx, cancel := context.WithCancel(bg)
 			defer cancel()
 			if tc.urgent {
@@ -288,15 +271,11 @@ func TestWriterQueueGiveUp(t *testing.T) {
 			if !receive(t, next, "next waiter") {
 				t.Fatal("the next waiter did not get the turn")
 			}
-			q.unlock()
-			free(t, &q)
+			unlockFree(t, &q)
 
 			// And with nobody waiting, the turn is free again.
-			if !q.lock(bg, long) {
-				t.Fatal("lock after the give-up failed")
-			}
-			q.unlock()
-			free(t, &q)
+			mustLock(t, &q, bg)
+			unlockFree(t, &q)
 		})
 	}
 }
@@ -306,9 +285,7 @@ func TestWriterQueueGiveUp(t *testing.T) {
 func TestWriterQueueGiveUpAlone(t *testing.T) {
 	var q writerQueue
 	bg := context.Background()
-	if !q.lock(bg, long) {
-		t.Fatal("lock of a free queue failed")
-	}
+	mustLock(t, &q, bg)
 	ctx, cancel := context.WithCancel(Urgent(bg))
 	quitter := waitTurn(&q, ctx, long)
 	queued(t, &q, 1, 0)
@@ -316,14 +293,12 @@ func TestWriterQueueGiveUpAlone(t *testing.T) {
 	if receive(t, quitter, "cancelled waiter") {
 		t.Fatal("a cancelled waiter reported the turn")
 	}
-	q.unlock()
-	free(t, &q)
+	unlockFree(t, &q)
 	got := waitTurn(&q, bg, long)
 	if !receive(t, got, "new writer") {
 		t.Fatal("lock after the cancelled waiter left failed")
 	}
-	q.unlock()
-	free(t, &q)
+	unlockFree(t, &q)
 }
 
 // TestWriterQueueMutualExclusion runs many writers, urgent and not, some
@@ -383,4 +358,19 @@ func TestWriterQueueMutualExclusion(t *testing.T) {
 	if served.Load() == 0 {
 		t.Fatal("no writer got the turn")
 	}
+}
+
+// mustLock takes the turn of q, which must be free or come within long.
+func mustLock(t *testing.T, q *writerQueue, ctx context.Context) {
+	t.Helper()
+	if !q.lock(ctx, long) {
+		t.Fatal("lock failed")
+	}
+}
+
+// unlockFree gives the turn back and checks that q is then free.
+func unlockFree(t *testing.T, q *writerQueue) {
+	t.Helper()
+	q.unlock()
+	free(t, q)
 }
