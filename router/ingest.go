@@ -105,12 +105,10 @@ func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, pick lazyP
 	r.mu.Unlock()
 
 	var recreated []*group
-	applied := false
 	apply := func() {
 		r.mu.Lock()
 		recreated = r.applyLocked(p)
 		r.mu.Unlock()
-		applied = true
 	}
 	// The batch goes into memory once committed, while the disk syncs:
 	// its groups may be flushing meanwhile, and a flush's send waits for
@@ -119,7 +117,9 @@ func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, pick lazyP
 	if err != nil {
 		return nil, fmt.Errorf("store alerts: %w", err)
 	}
-	if !applied {
+	if wait == nil {
+		// Nothing was written (extensions left for later only): no commit
+		// applied the batch.
 		apply()
 	}
 	if len(recreated) == 0 {
