@@ -188,7 +188,7 @@ func (t timeline) write(ctx context.Context, tx *storage.Tx, id int64) error {
 }
 
 func insertEvents(rows int) string {
-	return `INSERT INTO incident_events (incident_id, at, kind, actor, via, message) VALUES ` + valuesList(rows, 6)
+	return `INSERT INTO incident_events (incident_id, at, kind, actor, via, message) VALUES ` + storage.Values(rows, 6)
 }
 
 func (t timeline) args(id int64) []any {
@@ -210,32 +210,12 @@ func (t timeline) args(id int64) []any {
 // keep compiled (BenchmarkFlushNewGroup; also true from two rows on).
 const maxRows = 500
 
-// valuesList returns rows groups of cols placeholders: "(?, ?), (?, ?)".
-func valuesList(rows, cols int) string {
-	var b strings.Builder
-	b.Grow(rows * (3*cols + 1))
-	for r := range rows {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('?')
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
 // alertCols is the number of values of an incident_alerts row.
 const alertCols = 8
 
 func upsertAlerts(rows int) string {
 	return `INSERT INTO incident_alerts (incident_id, fingerprint, labels, annotations, status, starts_at, ends_at, generator_url)
-	VALUES ` + valuesList(rows, alertCols) + `
+	VALUES ` + storage.Values(rows, alertCols) + `
 	ON CONFLICT (incident_id, fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
 		status = excluded.status, starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url`
 }

@@ -41,10 +41,8 @@ func storeAlerts(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) err
 }
 
 func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout) VALUES `)
 	args := make([]any, 0, 8*len(alerts))
-	for i, a := range alerts {
+	for _, a := range alerts {
 		lbl, err := marshalLabels(a.Labels)
 		if err != nil {
 			return err
@@ -53,17 +51,15 @@ func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert)
 		if err != nil {
 			return err
 		}
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 		args = append(args, a.Fingerprint().String(), lbl, ann, storage.Millis(a.StartsAt), storage.Millis(a.EndsAt),
 			a.GeneratorURL, storage.Millis(a.UpdatedAt), a.Timeout)
 	}
-	q.WriteString(` ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+	q := `INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout) VALUES ` +
+		storage.Values(len(alerts), 8) + `
+		ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
 		starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url,
-		updated_at = excluded.updated_at, timeout = excluded.timeout`)
-	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+		updated_at = excluded.updated_at, timeout = excluded.timeout`
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("store %d alerts: %w", len(alerts), err)
 	}
 	return nil

@@ -236,6 +236,27 @@ func Rebind(d Dialect, q string) string {
 	return b.String()
 }
 
+// Values returns the placeholders of a multi-row VALUES list, rows groups
+// of cols: Values(2, 2) is "(?, ?), (?, ?)".
+func Values(rows, cols int) string {
+	var b strings.Builder
+	b.Grow(rows * (3*cols + 1))
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
 // Tx is a transaction that knows its dialect, so a domain package can be
 // handed a transaction opened by another and still write portable queries.
 type Tx struct {
