@@ -90,6 +90,7 @@ type ingestPlan struct {
 	lazy      []*alert.Alert   // earlier extensions written by this batch
 	newGroups []*group
 	held      map[string]*group // groups that existed when planned
+	flushes   []*flushPlan      // new groups flushed in the batch's transaction
 }
 
 // commitBatch merges, writes and applies a batch; the caller holds
@@ -102,18 +103,34 @@ func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, pick lazyP
 		return nil, errors.New("router has no configuration")
 	}
 	p := r.planLocked(batch, pick)
+	if pick == lazyNone {
+		r.planInlineLocked(ctx, p)
+	}
 	r.mu.Unlock()
 
-	var recreated []*group
+	var (
+		recreated []*group
+		settle    []settleWork
+	)
 	apply := func() {
 		r.mu.Lock()
 		recreated = r.applyLocked(p)
+		settle = r.finishInlineLocked(p)
 		r.mu.Unlock()
 	}
 	// The batch goes into memory once committed, while the disk syncs:
 	// its groups may be flushing meanwhile, and a flush's send waits for
 	// its own commit to be durable, which this one then is too.
 	wait, err = r.write(ctx, p, apply)
+	if err != nil && len(p.flushes) > 0 {
+		// The alerts must not fail with a flush: they go without it, and
+		// the flushers flush their groups.
+		r.logger.Debug("Ingest with flushes failed; storing the alerts alone", "err", err)
+		r.mu.Lock()
+		r.dropInlineLocked(p)
+		r.mu.Unlock()
+		wait, err = r.write(ctx, p, apply)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store alerts: %w", err)
 	}
@@ -122,6 +139,7 @@ func (r *Router) commitBatch(ctx context.Context, batch []*ingestReq, pick lazyP
 		// applied the batch.
 		apply()
 	}
+	r.afterInline(ctx, p, settle)
 	if len(recreated) == 0 {
 		return wait, nil
 	}
@@ -298,7 +316,13 @@ func (r *Router) write(ctx context.Context, p *ingestPlan, committed func()) (wa
 	if len(p.write) == 0 && len(p.lazy) == 0 && len(p.newGroups) == 0 {
 		return nil, nil
 	}
-	return r.db.InTxDeferred(ctx, func(tx *storage.Tx) error {
+	inTx := r.db.InTxDeferred
+	if len(p.flushes) > 0 {
+		// A claim may find the flush's notification as soon as the
+		// commit is visible.
+		inTx = r.db.InTxDeferredStrict
+	}
+	return inTx(ctx, func(tx *storage.Tx) error {
 		tx.OnCommitted(committed)
 		if err := storeAlerts(ctx, tx, p.write); err != nil {
 			return err
@@ -311,7 +335,7 @@ func (r *Router) write(ctx context.Context, p *ingestPlan, committed func()) (wa
 				return err
 			}
 		}
-		return nil
+		return r.recordInline(ctx, tx, p)
 	})
 }
 

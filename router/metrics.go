@@ -13,6 +13,7 @@ type metrics struct {
 	alertsReceived *prometheus.CounterVec
 	notifications  *prometheus.CounterVec
 	flushErrors    prometheus.Counter
+	inlineFlushes  prometheus.Counter
 	groups         prometheus.Gauge
 }
 
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		flushErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "klaxon_group_flush_failures_total",
 			Help: "Group flushes whose transaction failed and will be retried.",
+		}),
+		inlineFlushes: f.NewCounter(prometheus.CounterOpts{
+			Name: "klaxon_group_flushes_inline_total",
+			Help: "First notifications of immediate groups (group_wait under 1s) recorded in the transaction of the ingest that formed the group.",
 		}),
 		groups: f.NewGauge(prometheus.GaugeOpts{
 			Name: "klaxon_alert_groups",

@@ -143,6 +143,9 @@ type Router struct {
 	// clean-up, so that tests can tell when the router is at rest.
 	active  atomic.Int64
 	started bool
+	// running is set while Run flushes: ingest flushes immediate groups
+	// itself only then (router/inline.go).
+	running bool
 }
 
 // New returns a router; call ApplyConfig and Run before ingesting.

@@ -149,6 +149,14 @@ func (r *Router) Run(ctx context.Context) {
 	// Extensions of endsAt not yet written are written on the way out, so
 	// that only a crash can lose them.
 	defer r.writeLazy(lazyAll)
+	r.mu.Lock()
+	r.running = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
+	}()
 	for {
 		r.mu.Lock()
 		now := r.clock.Now()

@@ -147,6 +147,69 @@ func TestInTxDeferred(t *testing.T) {
 	})
 }
 
+// TestInTxDeferredStrict checks that a strict deferred transaction runs its
+// hooks as InTxDeferred does, and that on PostgreSQL it commits
+// synchronously (an asynchronous commit would be visible to others before
+// it is durable), where InTxDeferred's does not.
+func TestInTxDeferredStrict(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		conn := otherConn(t, db)
+		syncCommit := func(tx *storage.Tx) string {
+			if db.Dialect() != storage.Postgres {
+				return "on"
+			}
+			var setting string
+			if err := tx.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+				t.Fatal(err)
+			}
+			return setting
+		}
+		var (
+			log              hookLog
+			strict, deferred string
+		)
+		wait, err := db.InTxDeferredStrict(ctx, func(tx *storage.Tx) error {
+			register(ctx, tx, db, conn, "strict", &log)
+			strict = syncCommit(tx)
+			_, err := tx.Exec(ctx, insertAlert, "strict", false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := log.get(), []string{"committed, visible 1"}; !slices.Equal(got, want) {
+			t.Fatalf("before wait, hooks ran as %q, want %q", got, want)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"committed, visible 1", "done(true), visible 1", "second done(true)"}
+		if got := log.get(); !slices.Equal(got, want) {
+			t.Fatalf("after wait, hooks ran as %q, want %q", got, want)
+		}
+		if strict != "on" {
+			t.Errorf("synchronous_commit = %s in a strict transaction, want on", strict)
+		}
+		if db.Dialect() != storage.Postgres {
+			return
+		}
+		wait, err = db.InTxDeferred(ctx, func(tx *storage.Tx) error {
+			deferred = syncCommit(tx)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if deferred != "off" {
+			t.Errorf("synchronous_commit = %s in a deferred transaction, want off", deferred)
+		}
+	})
+}
+
 // TestHooksOnFnError checks that when fn fails, the transaction's write is
 // rolled back, OnCommitted never runs and OnDone runs once with false.
 func TestHooksOnFnError(t *testing.T) {

@@ -369,6 +369,17 @@ func (db *DB) InTxDeferred(ctx context.Context, fn func(tx *Tx) error) (wait fun
 	return db.inTxDeferred(ctx, fn, db.barrier != nil)
 }
 
+// InTxDeferredStrict is InTxDeferred for a transaction that others must not
+// see before it is durable: one that records a notification, which another
+// transaction may claim and send as soon as it sees the row. On PostgreSQL
+// it commits synchronously (an asynchronous commit is visible before it is
+// on disk); on SQLite it is InTxDeferred, since a transaction that sees
+// this one's commit waits for a sync that makes it durable before its own
+// commit returns.
+func (db *DB) InTxDeferredStrict(ctx context.Context, fn func(tx *Tx) error) (wait func() error, err error) {
+	return db.inTxDeferred(ctx, fn, false)
+}
+
 func (db *DB) inTxDeferred(ctx context.Context, fn func(tx *Tx) error, async bool) (wait func() error, err error) {
 	unlock := db.lockWriter(ctx)
 	if async {
