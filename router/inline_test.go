@@ -231,3 +231,27 @@ func TestNoInlineFlushWithoutRun(t *testing.T) {
 		}
 	})
 }
+
+// TestSilencesWatchedWhileRunning: while Run flushes, silences another
+// replica writes are read in the background, without a flush or an API
+// call asking, so that a page's flush need not query the table first.
+func TestSilencesWatchedWhileRunning(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		clock := clockwork.NewFakeClockAt(epoch)
+		h := start(t, db, clock, immediateConfig)
+		h.waitRunning()
+		other := New(Options{DB: db, Clock: clock, Sink: &recorder{}, Registerer: prometheus.NewRegistry()})
+		id, err := other.SetSilence(context.Background(), &Silence{
+			Matchers: matchers(t, `{alertname="Muted"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "other", Comment: "maintenance",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(silenceCheckInterval)
+		waitFor(t, "the silence read in the background", func() bool {
+			h.r.mu.Lock()
+			defer h.r.mu.Unlock()
+			return h.r.silences[id] != nil && h.r.silChecked.Equal(clock.Now())
+		})
+	})
+}

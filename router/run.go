@@ -149,6 +149,8 @@ func (r *Router) Run(ctx context.Context) {
 	// Extensions of endsAt not yet written are written on the way out, so
 	// that only a crash can lose them.
 	defer r.writeLazy(lazyAll)
+	r.flushing.Add(1)
+	go r.watchSilences(ctx, r.clock.NewTicker(silenceCheckInterval/2))
 	r.mu.Lock()
 	r.running = true
 	r.mu.Unlock()
