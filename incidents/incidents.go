@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	tmpltext "text/template"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -90,6 +91,8 @@ type Service struct {
 type titler struct {
 	tmpl                     *template.Template
 	title, severity, service string
+	// The three, parsed once (compileText).
+	titleT, severityT, serviceT *tmpltext.Template
 }
 
 // New returns a service; call ApplyConfig before use.
@@ -122,7 +125,7 @@ func New(opts Options) *Service {
 
 // ApplyConfig installs the incident settings of cfg.
 func (s *Service) ApplyConfig(cfg *config.Config) error {
-	tmpl, err := template.FromGlobs(cfg.Alertmanager.Templates)
+	tmpl, root, err := textTemplates(cfg.Alertmanager.Templates)
 	if err != nil {
 		return fmt.Errorf("incident templates: %w", err)
 	}
@@ -137,6 +140,14 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 	} {
 		if _, err := tmpl.ExecuteTextString(k.text, &template.Data{}); err != nil {
 			return fmt.Errorf("incidents.%s: %w", k.key, err)
+		}
+	}
+	for _, c := range []struct {
+		dst  **tmpltext.Template
+		text string
+	}{{&t.titleT, t.title}, {&t.severityT, t.severity}, {&t.serviceT, t.service}} {
+		if *c.dst, err = compileText(root, c.text); err != nil {
+			return fmt.Errorf("incident templates: %w", err)
 		}
 	}
 	w, err := newWork(cfg)
@@ -251,20 +262,20 @@ func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notificati
 // common labels of the defaults, and a warning is logged.
 func (t *titler) render(logger *slog.Logger, n *router.Notification) (title, severity, service string) {
 	data := t.tmpl.Data(n.Receiver, n.GroupLabels, nil, string(n.Reason), n.Alerts...)
-	run := func(key, text string, fallback func() string) string {
-		out, err := t.tmpl.ExecuteTextString(text, data)
+	run := func(key string, text *tmpltext.Template, fallback func() string) string {
+		out, err := execText(text, data)
 		if err != nil {
 			logger.Warn("Incident template failed; using the fallback", "template", key, "group", n.GroupKey, "err", err)
 			return fallback()
 		}
 		return strings.TrimSpace(out)
 	}
-	title = run("title_template", t.title, func() string { return "" })
+	title = run("title_template", t.titleT, func() string { return "" })
 	if title == "" {
 		title = n.GroupKey
 	}
-	severity = run("severity_template", t.severity, func() string { return data.CommonLabels["severity"] })
-	service = run("service_template", t.service, func() string {
+	severity = run("severity_template", t.severityT, func() string { return data.CommonLabels["severity"] })
+	service = run("service_template", t.serviceT, func() string {
 		return cmp.Or(data.CommonLabels["service"], data.CommonLabels["job"], data.CommonLabels["app"])
 	})
 	return title, severity, service
