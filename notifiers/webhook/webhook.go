@@ -130,11 +130,16 @@ func (n *Notifier) url(data *template.Data) (string, error) {
 		}
 		raw = strings.TrimSpace(string(content))
 	}
-	var tmplErr error
-	url := notify.TmplText(n.tmpl, data, &tmplErr)(raw)
-	if tmplErr != nil {
-		// The template error quotes the template, which is the secret URL.
-		return "", errors.New("template webhook URL: invalid template")
+	url := raw
+	// A URL without an action renders as itself; templating it would
+	// clone and parse Alertmanager's whole template set on every send.
+	if strings.Contains(raw, "{{") {
+		var tmplErr error
+		url = notify.TmplText(n.tmpl, data, &tmplErr)(raw)
+		if tmplErr != nil {
+			// The template error quotes the template, which is the secret URL.
+			return "", errors.New("template webhook URL: invalid template")
+		}
 	}
 	if url == "" {
 		return "", errors.New("webhook URL is empty after templating")

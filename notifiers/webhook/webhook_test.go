@@ -167,6 +167,21 @@ func TestBearerTokenAndURLFile(t *testing.T) {
 	}
 }
 
+// TestURLTemplate: a URL with template actions is rendered from the
+// notification's data (one without is used as it is, as in every other
+// test here).
+func TestURLTemplate(t *testing.T) {
+	srv := webhooktest.NewServer()
+	defer srv.Close()
+	n := newNotifier(t, "- name: team\n  webhook_configs:\n  - url: '%s/hook/{{ .GroupLabels.alertname }}/{{ .Status }}'\n", "team", srv.URL)
+	if retry, err := n.Notify(context.Background(), message("team", firing("a"))); err != nil {
+		t.Fatalf("Notify() = %v, %v", retry, err)
+	}
+	if got := srv.Requests()[0].Path; got != "/hook/Down/firing" {
+		t.Errorf("templated URL reached %q, want /hook/Down/firing", got)
+	}
+}
+
 func TestStatusCodes(t *testing.T) {
 	srv := webhooktest.NewServer()
 	defer srv.Close()

@@ -27,6 +27,7 @@ type Response struct {
 // Request is one request as received.
 type Request struct {
 	Method string
+	Path   string
 	Header http.Header
 	Body   []byte
 	// Status is what the server answered.
@@ -113,7 +114,7 @@ func (s *Server) arrive(r *http.Request, body []byte) Response {
 			resp.Status = http.StatusOK
 		}
 	}
-	s.requests = append(s.requests, Request{Method: r.Method, Header: r.Header.Clone(), Body: body, Status: resp.Status})
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Status: resp.Status})
 	s.inFlight++
 	s.maxInFlight = max(s.maxInFlight, s.inFlight)
 	return resp
