@@ -56,6 +56,15 @@ func (h *harness) waitRunning() {
 	})
 }
 
+// startImmediate starts a router with immediateConfig on a fake clock at
+// epoch, and waits until Run flushes.
+func startImmediate(t *testing.T, db *storage.DB) *harness {
+	t.Helper()
+	h := start(t, db, clockwork.NewFakeClockAt(epoch), immediateConfig)
+	h.waitRunning()
+	return h
+}
+
 func (h *harness) inlineFlushes() int {
 	return int(testutil.ToFloat64(h.r.metrics.inlineFlushes))
 }
@@ -67,9 +76,8 @@ func (h *harness) inlineFlushes() int {
 // alert waits for group_interval as usual.
 func TestImmediateGroupFlushedInIngestTransaction(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
-		clock := clockwork.NewFakeClockAt(epoch)
-		h := start(t, db, clock, immediateConfig)
-		h.waitRunning()
+		h := startImmediate(t, db)
+		clock := h.clock
 
 		h.ingest(page("Down", epoch, model.LabelSet{"instance": "a"}), firing("Slow", "a", epoch))
 		got := h.sink.all()
@@ -122,9 +130,8 @@ func TestImmediateGroupFlushedInIngestTransaction(t *testing.T) {
 // an inline flush decides.
 func TestInlineFlushLeavesMutingToFlushers(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
-		clock := clockwork.NewFakeClockAt(epoch)
-		h := start(t, db, clock, immediateConfig)
-		h.waitRunning()
+		h := startImmediate(t, db)
+		clock := h.clock
 
 		h.ingest(
 			page("Crit", epoch, model.LabelSet{"severity": "critical", "cluster": "a"}),
@@ -144,12 +151,7 @@ func TestInlineFlushLeavesMutingToFlushers(t *testing.T) {
 
 		// Another replica silences what comes next; this one last read the
 		// silences more than silenceCheckInterval ago.
-		other := New(Options{DB: db, Clock: clock, Sink: &recorder{}, Registerer: prometheus.NewRegistry()})
-		if _, err := other.SetSilence(context.Background(), &Silence{
-			Matchers: matchers(t, `{alertname="Muted"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "other", Comment: "maintenance",
-		}); err != nil {
-			t.Fatal(err)
-		}
+		silenceElsewhere(t, db, clock, "Muted")
 		clock.Advance(time.Second)
 		h.ingest(page("Muted", clock.Now(), nil))
 		h.advance(0, 1)
@@ -162,6 +164,20 @@ func TestInlineFlushLeavesMutingToFlushers(t *testing.T) {
 			t.Errorf("inline flushes = %d, want 1 (Loud)", n)
 		}
 	})
+}
+
+// silenceElsewhere silences alertname through another router on db, as
+// another replica would, and returns the silence's id.
+func silenceElsewhere(t *testing.T, db *storage.DB, clock clockwork.Clock, alertname string) string {
+	t.Helper()
+	other := New(Options{DB: db, Clock: clock, Sink: &recorder{}, Registerer: prometheus.NewRegistry()})
+	id, err := other.SetSilence(context.Background(), &Silence{
+		Matchers: matchers(t, `{alertname="`+alertname+`"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "other", Comment: "maintenance",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // flakySink fails its first n flushes.
@@ -237,16 +253,9 @@ func TestNoInlineFlushWithoutRun(t *testing.T) {
 // call asking, so that a page's flush need not query the table first.
 func TestSilencesWatchedWhileRunning(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
-		clock := clockwork.NewFakeClockAt(epoch)
-		h := start(t, db, clock, immediateConfig)
-		h.waitRunning()
-		other := New(Options{DB: db, Clock: clock, Sink: &recorder{}, Registerer: prometheus.NewRegistry()})
-		id, err := other.SetSilence(context.Background(), &Silence{
-			Matchers: matchers(t, `{alertname="Muted"}`), EndsAt: epoch.Add(time.Hour), CreatedBy: "other", Comment: "maintenance",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := startImmediate(t, db)
+		clock := h.clock
+		id := silenceElsewhere(t, db, clock, "Muted")
 		clock.Advance(silenceCheckInterval)
 		waitFor(t, "the silence read in the background", func() bool {
 			h.r.mu.Lock()

@@ -107,105 +107,63 @@ func TestHooksOnCommit(t *testing.T) {
 	})
 }
 
-// TestInTxDeferred checks the two steps: the write is visible and
-// OnCommitted has run when InTxDeferred returns, OnDone only once wait
-// returned; and on PostgreSQL, whose commit there is asynchronous, the
-// connection's later commits are synchronous again.
+// TestInTxDeferred checks the two steps of InTxDeferred and
+// InTxDeferredStrict: the write is visible and OnCommitted has run when
+// they return, OnDone only once wait returned. On PostgreSQL
+// InTxDeferred's commit is asynchronous and InTxDeferredStrict's
+// synchronous (an asynchronous commit is visible to others before it is
+// durable), and the connection's later commits are synchronous again.
 func TestInTxDeferred(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
 		conn := otherConn(t, db)
-		var log hookLog
-		wait, err := db.InTxDeferred(ctx, func(tx *storage.Tx) error {
-			register(ctx, tx, db, conn, "deferred", &log)
-			_, err := tx.Exec(ctx, insertAlert, "deferred", false)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := log.get(), []string{"committed, visible 1"}; !slices.Equal(got, want) {
-			t.Fatalf("before wait, hooks ran as %q, want %q", got, want)
-		}
-		if err := wait(); err != nil {
-			t.Fatal(err)
-		}
-		want := []string{"committed, visible 1", "done(true), visible 1", "second done(true)"}
-		if got := log.get(); !slices.Equal(got, want) {
-			t.Fatalf("after wait, hooks ran as %q, want %q", got, want)
-		}
-		if db.Dialect() != storage.Postgres {
-			return
-		}
-		var setting string
-		if err := db.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
-			t.Fatal(err)
-		}
-		if setting != "on" {
-			t.Fatalf("synchronous_commit = %s after a deferred transaction, want on", setting)
-		}
-	})
-}
-
-// TestInTxDeferredStrict checks that a strict deferred transaction runs its
-// hooks as InTxDeferred does, and that on PostgreSQL it commits
-// synchronously (an asynchronous commit would be visible to others before
-// it is durable), where InTxDeferred's does not.
-func TestInTxDeferredStrict(t *testing.T) {
-	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
-		ctx := context.Background()
-		conn := otherConn(t, db)
-		syncCommit := func(tx *storage.Tx) string {
-			if db.Dialect() != storage.Postgres {
-				return "on"
-			}
-			var setting string
-			if err := tx.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+		for _, c := range []struct {
+			name     string
+			inTx     func(context.Context, func(*storage.Tx) error) (func() error, error)
+			syncInTx string // synchronous_commit inside, on PostgreSQL
+		}{
+			{"deferred", db.InTxDeferred, "off"},
+			{"strict", db.InTxDeferredStrict, "on"},
+		} {
+			var (
+				log     hookLog
+				setting string
+			)
+			wait, err := c.inTx(ctx, func(tx *storage.Tx) error {
+				register(ctx, tx, db, conn, c.name, &log)
+				if db.Dialect() == storage.Postgres {
+					if err := tx.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+						return err
+					}
+				}
+				_, err := tx.Exec(ctx, insertAlert, c.name, false)
+				return err
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
-			return setting
-		}
-		var (
-			log              hookLog
-			strict, deferred string
-		)
-		wait, err := db.InTxDeferredStrict(ctx, func(tx *storage.Tx) error {
-			register(ctx, tx, db, conn, "strict", &log)
-			strict = syncCommit(tx)
-			_, err := tx.Exec(ctx, insertAlert, "strict", false)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := log.get(), []string{"committed, visible 1"}; !slices.Equal(got, want) {
-			t.Fatalf("before wait, hooks ran as %q, want %q", got, want)
-		}
-		if err := wait(); err != nil {
-			t.Fatal(err)
-		}
-		want := []string{"committed, visible 1", "done(true), visible 1", "second done(true)"}
-		if got := log.get(); !slices.Equal(got, want) {
-			t.Fatalf("after wait, hooks ran as %q, want %q", got, want)
-		}
-		if strict != "on" {
-			t.Errorf("synchronous_commit = %s in a strict transaction, want on", strict)
-		}
-		if db.Dialect() != storage.Postgres {
-			return
-		}
-		wait, err = db.InTxDeferred(ctx, func(tx *storage.Tx) error {
-			deferred = syncCommit(tx)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := wait(); err != nil {
-			t.Fatal(err)
-		}
-		if deferred != "off" {
-			t.Errorf("synchronous_commit = %s in a deferred transaction, want off", deferred)
+			if got, want := log.get(), []string{"committed, visible 1"}; !slices.Equal(got, want) {
+				t.Fatalf("%s: before wait, hooks ran as %q, want %q", c.name, got, want)
+			}
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"committed, visible 1", "done(true), visible 1", "second done(true)"}
+			if got := log.get(); !slices.Equal(got, want) {
+				t.Fatalf("%s: after wait, hooks ran as %q, want %q", c.name, got, want)
+			}
+			if db.Dialect() != storage.Postgres {
+				continue
+			}
+			if setting != c.syncInTx {
+				t.Errorf("%s: synchronous_commit = %s in the transaction, want %s", c.name, setting, c.syncInTx)
+			}
+			if err := db.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+				t.Fatal(err)
+			}
+			if setting != "on" {
+				t.Fatalf("%s: synchronous_commit = %s after the transaction, want on", c.name, setting)
+			}
 		}
 	})
 }
