@@ -52,12 +52,16 @@ func TestBrowserOnCall(t *testing.T) {
 	}
 	b.waitText(`[data-policy="checkout"]`, "whoever is on call for primary")
 
-	// Bob takes tomorrow 10:00–14:00 (browser time) from alice.
+	// Bob takes 10:00–14:00 (browser time) of the schedule's tomorrow from
+	// alice. Tomorrow is counted in the schedule's zone, whose calendar the
+	// page shows: late in the evening (UTC) Berlin's date is already the
+	// browser's tomorrow.
 	b.click("#override-add summary")
 	b.choose(`#override-form select[name="schedule"]`, "primary")
 	b.evalBool(`(() => {
 		const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-		const start = new Date(); start.setDate(start.getDate() + 1); start.setHours(10, 0, 0, 0);
+		const today = new Intl.DateTimeFormat("en-CA", {timeZone: "Europe/Berlin", year: "numeric", month: "2-digit", day: "2-digit"}).format(new Date());
+		const start = new Date(today + "T10:00"); start.setDate(start.getDate() + 1);
 		const end = new Date(start.getTime() + 4 * 3600 * 1000);
 		const f = document.getElementById("override-form");
 		f.elements.start.value = local(start);
