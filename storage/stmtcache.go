@@ -18,6 +18,13 @@ import (
 // maxCachedStmts, so that those cannot crowd out memory.
 type stmtCache struct {
 	db *sql.DB
+	// ctx ends at close, so that a prepare waiting for a connection gives
+	// up; preparing counts the prepares in flight, which close waits for:
+	// one finishing after the store closed would hold a connection, and
+	// SQLite's files, past Close.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	preparing sync.WaitGroup
 
 	mu     sync.Mutex
 	m      map[string]*sql.Stmt // nil while being prepared
@@ -30,7 +37,8 @@ const (
 )
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stmtCache{db: db, ctx: ctx, cancel: cancel, m: map[string]*sql.Stmt{}}
 }
 
 // get returns the prepared statement for q, or nil when q runs unprepared
@@ -47,12 +55,12 @@ func (c *stmtCache) get(q string) *sql.Stmt {
 		return s
 	}
 	c.m[q] = nil
-	go c.prepare(q)
+	c.preparing.Go(func() { c.prepare(q) })
 	return nil
 }
 
 func (c *stmtCache) prepare(q string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
 	defer cancel()
 	s, err := c.db.PrepareContext(ctx, q)
 	c.mu.Lock()
@@ -74,8 +82,12 @@ func (c *stmtCache) close() {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.preparing.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for q, s := range c.m {
 		if s != nil {
 			s.Close()
