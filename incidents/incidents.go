@@ -89,10 +89,9 @@ type Service struct {
 // titler renders a new incident's title, severity and service from its
 // group, with the configured templates.
 type titler struct {
-	tmpl                     *template.Template
-	title, severity, service string
-	// The three, parsed once (compileText).
-	titleT, severityT, serviceT *tmpltext.Template
+	tmpl *template.Template // for the templates' data
+	// The configured templates, parsed once (compileText).
+	title, severity, service *tmpltext.Template
 }
 
 // New returns a service; call ApplyConfig before use.
@@ -133,22 +132,25 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 	if s.extURL != nil {
 		tmpl.ExternalURL = s.extURL
 	}
-	t := &titler{tmpl: tmpl, title: cfg.Incidents.TitleTemplate,
-		severity: cfg.Incidents.SeverityTemplate, service: cfg.Incidents.ServiceTemplate}
-	for _, k := range []struct{ key, text string }{
-		{"title_template", t.title}, {"severity_template", t.severity}, {"service_template", t.service},
+	t := &titler{tmpl: tmpl}
+	for _, k := range []struct {
+		key, text string
+		dst       **tmpltext.Template
+	}{
+		{"title_template", cfg.Incidents.TitleTemplate, &t.title},
+		{"severity_template", cfg.Incidents.SeverityTemplate, &t.severity},
+		{"service_template", cfg.Incidents.ServiceTemplate, &t.service},
 	} {
-		if _, err := tmpl.ExecuteTextString(k.text, &template.Data{}); err != nil {
+		// Parsed once here (compileText), and run on empty data so that a
+		// template that cannot run on any group is refused with the file.
+		c, err := compileText(root, k.text)
+		if err == nil {
+			_, err = execText(c, &template.Data{})
+		}
+		if err != nil {
 			return fmt.Errorf("incidents.%s: %w", k.key, err)
 		}
-	}
-	for _, c := range []struct {
-		dst  **tmpltext.Template
-		text string
-	}{{&t.titleT, t.title}, {&t.severityT, t.severity}, {&t.serviceT, t.service}} {
-		if *c.dst, err = compileText(root, c.text); err != nil {
-			return fmt.Errorf("incident templates: %w", err)
-		}
+		*k.dst = c
 	}
 	w, err := newWork(cfg)
 	if err != nil {
@@ -270,12 +272,12 @@ func (t *titler) render(logger *slog.Logger, n *router.Notification) (title, sev
 		}
 		return strings.TrimSpace(out)
 	}
-	title = run("title_template", t.titleT, func() string { return "" })
+	title = run("title_template", t.title, func() string { return "" })
 	if title == "" {
 		title = n.GroupKey
 	}
-	severity = run("severity_template", t.severityT, func() string { return data.CommonLabels["severity"] })
-	service = run("service_template", t.serviceT, func() string {
+	severity = run("severity_template", t.severity, func() string { return data.CommonLabels["severity"] })
+	service = run("service_template", t.service, func() string {
 		return cmp.Or(data.CommonLabels["service"], data.CommonLabels["job"], data.CommonLabels["app"])
 	})
 	return title, severity, service

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,20 @@ func TestCompiledTextMatchesExecuteTextString(t *testing.T) {
 				t.Fatalf("group %d, %q: compiled gives %q (err %v), ExecuteTextString %q (err %v)", i, text, got, gotErr, want, wantErr)
 			}
 		}
+	}
+}
+
+// TestApplyConfigRefusesTemplateThatCannotRun: an incident template that
+// parses but fails on every group is refused when applied, naming its key
+// (config.Load refuses it first; ApplyConfig does not rely on that).
+func TestApplyConfigRefusesTemplateThatCannotRun(t *testing.T) {
+	cfg, err := config.Load([]byte("route:\n  receiver: a\nreceivers:\n  - name: a\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Incidents.SeverityTemplate = `{{ index .Alerts 3 }}`
+	err = New(Options{}).ApplyConfig(cfg)
+	if err == nil || !strings.Contains(err.Error(), "incidents.severity_template:") {
+		t.Fatalf("ApplyConfig = %v, want an error naming incidents.severity_template", err)
 	}
 }
