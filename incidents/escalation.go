@@ -89,11 +89,11 @@ func (s *Service) startEscalation(ctx context.Context, tx *storage.Tx, inc *Inci
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM incident_escalations WHERE incident_id = ?`, inc.ID)
+	err = tx.ExecLater(ctx, `DELETE FROM incident_escalations WHERE incident_id = ?`, inc.ID)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO incident_escalations (incident_id, policy, snapshot, step, next_at) VALUES (?, ?, ?, 0, ?)`,
+	err = tx.ExecLater(ctx, `INSERT INTO incident_escalations (incident_id, policy, snapshot, step, next_at) VALUES (?, ?, ?, 0, ?)`,
 		inc.ID, policy, string(body), storage.Millis(now))
 	if err != nil {
 		return fmt.Errorf("start escalation: %w", err)

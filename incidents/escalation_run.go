@@ -202,6 +202,5 @@ func (s *Service) resumeEscalation(ctx context.Context, tx *storage.Tx, id int64
 
 // stopEscalation ends an incident's escalation for good (resolved).
 func stopEscalation(ctx context.Context, tx *storage.Tx, id int64) error {
-	_, err := tx.Exec(ctx, `UPDATE incident_escalations SET next_at = 0, ack_due_at = 0 WHERE incident_id = ?`, id)
-	return err
+	return tx.ExecLater(ctx, `UPDATE incident_escalations SET next_at = 0, ack_due_at = 0 WHERE incident_id = ?`, id)
 }

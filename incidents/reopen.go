@@ -30,7 +30,7 @@ func (s *Service) reopen(ctx context.Context, tx *storage.Tx, n *router.Notifica
 	if err != nil {
 		return nil, fmt.Errorf("find incident to re-open: %w", err)
 	}
-	_, err = tx.Exec(ctx, `UPDATE incidents SET status = ?, acked_at = 0, acked_by = '', acked_via = '',
+	err = tx.ExecLater(ctx, `UPDATE incidents SET status = ?, acked_at = 0, acked_by = '', acked_via = '',
 		resolved_at = 0, resolved_by = '', resolved_via = '', updated_at = ? WHERE id = ?`,
 		Triggered, storage.Millis(n.At), inc.ID)
 	if err != nil {

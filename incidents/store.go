@@ -138,9 +138,8 @@ func getIncident(ctx context.Context, q storage.Querier, id int64) (*Incident, e
 }
 
 func setAcked(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by Actor) error {
-	_, err := tx.Exec(ctx, `UPDATE incidents SET status = ?, acked_at = ?, acked_by = ?, acked_via = ?, updated_at = ? WHERE id = ?`,
+	return tx.ExecLater(ctx, `UPDATE incidents SET status = ?, acked_at = ?, acked_by = ?, acked_via = ?, updated_at = ? WHERE id = ?`,
 		Acknowledged, storage.Millis(at), by.Name, by.Via, storage.Millis(at), id)
-	return err
 }
 
 func setResolved(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by Actor) error {
@@ -153,14 +152,12 @@ func setResolved(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by
 // markResolved is setResolved without the timeline event, for a flush,
 // which writes its events together.
 func markResolved(ctx context.Context, tx *storage.Tx, id int64, at time.Time, by Actor) error {
-	_, err := tx.Exec(ctx, `UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, resolved_via = ?, updated_at = ? WHERE id = ?`,
+	return tx.ExecLater(ctx, `UPDATE incidents SET status = ?, resolved_at = ?, resolved_by = ?, resolved_via = ?, updated_at = ? WHERE id = ?`,
 		Resolved, storage.Millis(at), by.Name, by.Via, storage.Millis(at), id)
-	return err
 }
 
 func touch(ctx context.Context, tx *storage.Tx, id int64, at time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE incidents SET updated_at = ? WHERE id = ?`, storage.Millis(at), id)
-	return err
+	return tx.ExecLater(ctx, `UPDATE incidents SET updated_at = ? WHERE id = ?`, storage.Millis(at), id)
 }
 
 func addEvent(ctx context.Context, tx *storage.Tx, id int64, at time.Time, kind string, by Actor, msg string) error {
@@ -180,7 +177,7 @@ func (t *timeline) add(at time.Time, kind string, by Actor, msg string) {
 // on both SQLite and PostgreSQL, so the events keep their order.
 func (t timeline) write(ctx context.Context, tx *storage.Tx, id int64) error {
 	for chunk := range slices.Chunk(t, maxRows) {
-		if _, err := tx.Exec(ctx, insertEvents(len(chunk)), chunk.args(id)...); err != nil {
+		if err := tx.ExecLater(ctx, insertEvents(len(chunk)), chunk.args(id)...); err != nil {
 			return fmt.Errorf("record timeline event: %w", err)
 		}
 	}
@@ -284,13 +281,13 @@ func (a alertRows) write(ctx context.Context, tx *storage.Tx, id int64, events t
 	n := len(a) / alertCols
 	if tx.Dialect() == storage.Postgres && n > 0 && n <= maxRows && len(events) > 0 && len(events) <= maxRows {
 		q := `WITH attached AS (` + upsertAlerts(n) + `) ` + insertEvents(len(events))
-		if _, err := tx.Exec(ctx, q, slices.Concat(a, events.args(id))...); err != nil {
+		if err := tx.ExecLater(ctx, q, slices.Concat(a, events.args(id))...); err != nil {
 			return fmt.Errorf("attach alerts and record timeline: %w", err)
 		}
 		return nil
 	}
 	for chunk := range slices.Chunk(a, alertCols*maxRows) {
-		if _, err := tx.Exec(ctx, upsertAlerts(len(chunk)/alertCols), chunk...); err != nil {
+		if err := tx.ExecLater(ctx, upsertAlerts(len(chunk)/alertCols), chunk...); err != nil {
 			return fmt.Errorf("attach alert: %w", err)
 		}
 	}

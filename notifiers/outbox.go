@@ -249,7 +249,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 		// acknowledgement) take turns, so that each sees whether the other
 		// handed its notification over and keeps the group's order; on
 		// SQLite writers take turns anyway.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "klaxon-outbox:"+gid); err != nil {
+		if err := tx.ExecLater(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "klaxon-outbox:"+gid); err != nil {
 			return fmt.Errorf("enqueue notification: %w", err)
 		}
 	}
@@ -257,7 +257,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 		if isUpdate(m.Reason) && !in.Acks {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET status = ?
+		if err := tx.ExecLater(ctx, `UPDATE outbox SET status = ?
 			WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND status = ?`,
 			statusSuperseded, gid, m.Receiver, in.Name, in.Index, statusPending); err != nil {
 			return fmt.Errorf("enqueue notification: supersede older rows: %w", err)
@@ -270,7 +270,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *storage.Tx, m *Message) error 
 		if handed {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
+		if err := tx.ExecLater(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
 			payload, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			r.incidentID, gid, r.receiver, r.integration, r.idx, body, statusPending, storage.Millis(now), storage.Millis(now)); err != nil {
 			return fmt.Errorf("enqueue notification: insert row: %w", err)

@@ -273,9 +273,8 @@ func (r *Router) recordFlush(ctx context.Context, tx *storage.Tx, p *flushPlan) 
 	if err := saveNflog(ctx, tx, p.g.id, p.n.Receiver, p.entry); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`,
+	return tx.ExecLater(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`,
 		storage.Millis(p.now.Add(p.interval)), true, p.g.id)
-	return err
 }
 
 func (r *Router) flushFailed(p *flushPlan, err error) {

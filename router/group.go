@@ -71,7 +71,7 @@ func (g *group) insert(ctx context.Context, tx *storage.Tx) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO alert_groups (id, route_id, group_key, receiver, labels, created_at, next_flush_at, flushed)
+	err = tx.ExecLater(ctx, `INSERT INTO alert_groups (id, route_id, group_key, receiver, labels, created_at, next_flush_at, flushed)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id`,
 		g.id, g.route.ID(), g.key, g.opts.Receiver, lbl,
@@ -83,14 +83,12 @@ func (g *group) insert(ctx context.Context, tx *storage.Tx) error {
 }
 
 func (g *group) saveTimer(ctx context.Context, tx *storage.Tx) error {
-	_, err := tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`,
+	return tx.ExecLater(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`,
 		storage.Millis(g.nextFlush), g.flushed, g.id)
-	return err
 }
 
 func deleteGroup(ctx context.Context, tx *storage.Tx, id string) error {
-	_, err := tx.Exec(ctx, `DELETE FROM alert_groups WHERE id = ?`, id)
-	return err
+	return tx.ExecLater(ctx, `DELETE FROM alert_groups WHERE id = ?`, id)
 }
 
 // schedule is a min-heap of groups by their next flush.

@@ -65,7 +65,7 @@ func decide(prev *nflogEntry, firing, resolved []uint64, sendResolved bool, now 
 func saveNflog(ctx context.Context, tx *storage.Tx, groupID, receiver string, e *nflogEntry) error {
 	firing, _ := json.Marshal(nonNil(e.Firing))
 	resolved, _ := json.Marshal(nonNil(e.Resolved))
-	_, err := tx.Exec(ctx, `INSERT INTO nflog (group_id, receiver, firing, resolved, sent_at, expires_at)
+	err := tx.ExecLater(ctx, `INSERT INTO nflog (group_id, receiver, firing, resolved, sent_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (group_id, receiver) DO UPDATE SET firing = excluded.firing,
 			resolved = excluded.resolved, sent_at = excluded.sent_at, expires_at = excluded.expires_at`,

@@ -285,12 +285,10 @@ func (w settleWork) apply(ctx context.Context, tx *storage.Tx) error {
 	if w.emptied {
 		// Only the group as it was: an ingest may have formed it anew
 		// since, with a new creation time.
-		_, err := tx.Exec(ctx, `DELETE FROM alert_groups WHERE id = ? AND created_at = ?`, w.g.id, w.created)
-		return err
+		return tx.ExecLater(ctx, `DELETE FROM alert_groups WHERE id = ? AND created_at = ?`, w.g.id, w.created)
 	}
 	if w.saveTick {
-		_, err := tx.Exec(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`, w.next, w.flushed, w.g.id)
-		return err
+		return tx.ExecLater(ctx, `UPDATE alert_groups SET next_flush_at = ?, flushed = ? WHERE id = ?`, w.next, w.flushed, w.g.id)
 	}
 	return nil
 }

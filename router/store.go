@@ -59,7 +59,7 @@ func storeAlertBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert)
 		ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
 		starts_at = excluded.starts_at, ends_at = excluded.ends_at, generator_url = excluded.generator_url,
 		updated_at = excluded.updated_at, timeout = excluded.timeout`
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
+	if err := tx.ExecLater(ctx, q, args...); err != nil {
 		return fmt.Errorf("store %d alerts: %w", len(alerts), err)
 	}
 	return nil
@@ -96,7 +96,7 @@ func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Al
 		args = append(args, a.Fingerprint().String(), storage.Millis(a.EndsAt), storage.Millis(a.UpdatedAt))
 	}
 	q.WriteString(`) AS v WHERE alerts.fingerprint = v.column1 AND alerts.updated_at < v.column3`)
-	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+	if err := tx.ExecLater(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("store %d endsAt extensions: %w", len(alerts), err)
 	}
 	return nil
@@ -108,7 +108,7 @@ func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Al
 // rewrote (a newer updated_at) is a new firing and stays.
 func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) error {
 	for _, a := range gone {
-		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at <= ?`,
+		if err := tx.ExecLater(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at <= ?`,
 			a.Fingerprint().String(), storage.Millis(a.UpdatedAt)); err != nil {
 			return err
 		}

@@ -260,7 +260,9 @@ func Values(rows, cols int) string {
 // Tx is a transaction that knows its dialect, so a domain package can be
 // handed a transaction opened by another and still write portable queries.
 type Tx struct {
-	*sql.Tx
+	// sqltx is the transaction on SQLite; pg the one on PostgreSQL.
+	sqltx   *sql.Tx
+	pg      *pgTx
 	dialect Dialect
 	db      *DB
 	// done are called once the transaction's fate is known, see OnDone.
@@ -305,26 +307,58 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // Exec runs q after rebinding its placeholders.
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if tx.pg != nil {
+		return tx.pg.exec(ctx, Rebind(tx.dialect, q), args)
+	}
 	if s := tx.prepared(ctx, q); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
-	return tx.Tx.ExecContext(ctx, Rebind(tx.dialect, q), args...)
+	return tx.sqltx.ExecContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// ExecLater runs q, whose result the caller does not need, before the
+// transaction's next statement or its commit. On PostgreSQL it is sent
+// together with that one, saving a round trip to the server; an error
+// then comes from there (or from the commit). On SQLite, which has no
+// round trips, it runs at once. args must not change until the
+// transaction ends.
+func (tx *Tx) ExecLater(ctx context.Context, q string, args ...any) error {
+	if tx.pg != nil {
+		return tx.pg.later(Rebind(tx.dialect, q), args)
+	}
+	_, err := tx.Exec(ctx, q, args...)
+	return err
 }
 
 // Query runs q after rebinding its placeholders.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if tx.pg != nil {
+		return tx.pg.query(ctx, Rebind(tx.dialect, q), args)
+	}
 	if s := tx.prepared(ctx, q); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
-	return tx.Tx.QueryContext(ctx, Rebind(tx.dialect, q), args...)
+	return tx.sqltx.QueryContext(ctx, Rebind(tx.dialect, q), args...)
 }
 
 // QueryRow runs q after rebinding its placeholders.
-func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) Row {
+	if tx.pg != nil {
+		return tx.pg.queryRow(ctx, Rebind(tx.dialect, q), args)
+	}
 	if s := tx.prepared(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
-	return tx.Tx.QueryRowContext(ctx, Rebind(tx.dialect, q), args...)
+	return tx.sqltx.QueryRowContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// Rollback ends the transaction without committing it; InTx then reports
+// that its commit failed.
+func (tx *Tx) Rollback() error {
+	if tx.pg != nil {
+		return tx.pg.rollback(context.Background())
+	}
+	return tx.sqltx.Rollback()
 }
 
 // prepared returns q compiled on the transaction's connection, or nil when
@@ -338,7 +372,7 @@ func (tx *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
 	if s == nil {
 		return nil
 	}
-	return tx.Tx.StmtContext(ctx, s)
+	return tx.sqltx.StmtContext(ctx, s)
 }
 
 // InTx runs fn in a transaction and commits it if fn returns nil. Nothing
@@ -415,11 +449,14 @@ func (db *DB) inTxDeferred(ctx context.Context, fn func(tx *Tx) error, async boo
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
+	if db.dialect == Postgres {
+		return db.inTxPG(ctx, fn)
+	}
 	sqltx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqltx, dialect: db.dialect, db: db}
+	tx := &Tx{sqltx: sqltx, dialect: db.dialect, db: db}
 	if err := fn(tx); err != nil {
 		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			return tx, errors.Join(err, fmt.Errorf("rollback: %w", rerr))
@@ -427,6 +464,25 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
 		return tx, err
 	}
 	if err := sqltx.Commit(); err != nil {
+		return tx, fmt.Errorf("commit: %w", err)
+	}
+	return tx, nil
+}
+
+func (db *DB) inTxPG(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
+	pg, err := beginPG(ctx, db.DB)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	defer pg.release()
+	tx := &Tx{pg: pg, dialect: db.dialect, db: db}
+	if err := fn(tx); err != nil {
+		if rerr := pg.rollback(ctx); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			return tx, errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return tx, err
+	}
+	if err := pg.commit(ctx); err != nil {
 		return tx, fmt.Errorf("commit: %w", err)
 	}
 	return tx, nil
@@ -468,7 +524,7 @@ func (db *DB) InTxRelaxed(ctx context.Context, fn func(tx *Tx) error) error {
 // for the flush of the database's log.
 func withAsyncCommit(ctx context.Context, fn func(tx *Tx) error) func(tx *Tx) error {
 	return func(tx *Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+		if err := tx.ExecLater(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -504,7 +560,7 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 }
 
 // QueryRow runs q outside a transaction after rebinding its placeholders.
-func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) Row {
 	if s := db.stmts.get(q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -555,5 +611,5 @@ func Time(ms int64) time.Time {
 type Querier interface {
 	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
 	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+	QueryRow(ctx context.Context, q string, args ...any) Row
 }
