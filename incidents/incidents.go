@@ -165,14 +165,27 @@ func (s *Service) ApplyConfig(cfg *config.Config) error {
 // and queues the notification, unless the incident is acknowledged and
 // nothing changed but the passing of repeat_interval.
 func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notification) (bool, error) {
-	inc, err := openIncidentForGroup(ctx, tx, n.GroupID)
-	if err != nil {
-		return false, err
-	}
 	firing := n.Firing()
 	// The flush's events are collected and written together with its
 	// alerts.
-	var tl timeline
+	var (
+		tl  timeline
+		inc *Incident
+		err error
+	)
+	if n.Reason == router.ReasonFirst && firing && !s.reopens() {
+		// A group's first notification almost always opens its incident:
+		// one statement inserts it unless one is open, instead of a look
+		// for an open one and then the insert.
+		if inc, err = s.open(ctx, tx, n, &tl, true); err != nil {
+			return false, err
+		}
+	}
+	if inc == nil {
+		if inc, err = openIncidentForGroup(ctx, tx, n.GroupID); err != nil {
+			return false, err
+		}
+	}
 	if inc == nil {
 		if !firing || n.Reason == router.ReasonRepeat {
 			// The group's incident was resolved by hand. Someone decided it
@@ -189,7 +202,7 @@ func (s *Service) Flush(ctx context.Context, tx *storage.Tx, n *router.Notificat
 			return false, err
 		}
 		if inc == nil {
-			if inc, err = s.open(ctx, tx, n, &tl); err != nil {
+			if inc, err = s.open(ctx, tx, n, &tl, false); err != nil {
 				return false, err
 			}
 		}
@@ -242,14 +255,22 @@ func (s *Service) message(incidentID int64, n *router.Notification) *notifiers.M
 	}
 }
 
-func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification, tl *timeline) (*Incident, error) {
+// reopens reports whether a group firing again re-opens its last incident.
+func (s *Service) reopens() bool {
+	w := s.work.Load()
+	return w != nil && w.cfg.ReopenWindow > 0
+}
+
+// open opens an incident for n's group. With unlessOpen, it returns nil,
+// opening none, if the group has one open.
+func (s *Service) open(ctx context.Context, tx *storage.Tx, n *router.Notification, tl *timeline, unlessOpen bool) (*Incident, error) {
 	title, severity, service := s.title.Load().render(s.logger, n)
 	inc := &Incident{
 		GroupID: n.GroupID, GroupKey: n.GroupKey, Receiver: n.Receiver, Title: title,
 		Status: Triggered, Severity: severity, Service: service, Labels: n.GroupLabels,
 		OpenedAt: n.At, UpdatedAt: n.At,
 	}
-	if err := insertIncident(ctx, tx, inc); err != nil {
+	if ok, err := insertIncident(ctx, tx, inc, unlessOpen); err != nil || !ok {
 		return nil, err
 	}
 	s.opened.Inc()

@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -205,6 +206,30 @@ func TestUnknownIncident(t *testing.T) {
 		}
 		if _, err := f.s.Get(context.Background(), 999); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestFirstNotificationJoinsOpenIncident checks that a group's first
+// notification (as after its notification log entry expired) attaches to
+// the group's incident that is still open instead of opening a second.
+func TestFirstNotificationJoinsOpenIncident(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(t, db)
+		f.flush(router.ReasonFirst, t0, alertAt("a", t0, time.Time{}))
+		first := f.only()
+		if !f.flush(router.ReasonFirst, t0.Add(time.Hour), alertAt("a", t0, time.Time{}), alertAt("b", t0.Add(time.Hour), time.Time{})) {
+			t.Fatal("second first notification not notified")
+		}
+		inc := f.only()
+		if inc.ID != first.ID || len(inc.Alerts) != 2 {
+			t.Fatalf("incident %d with %d alerts, want incident %d with 2", inc.ID, len(inc.Alerts), first.ID)
+		}
+		if got := kinds(inc); len(slices.DeleteFunc(slices.Clone(got), func(k string) bool { return k != "opened" })) != 1 {
+			t.Fatalf("timeline %v says opened twice", got)
+		}
+		if m := f.q.msgs[len(f.q.msgs)-1]; m.IncidentID != first.ID {
+			t.Fatalf("message carries incident %d, want %d", m.IncidentID, first.ID)
 		}
 	})
 }

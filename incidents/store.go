@@ -92,19 +92,30 @@ func scanIncident(row interface{ Scan(...any) error }) (*Incident, error) {
 	return &inc, nil
 }
 
-func insertIncident(ctx context.Context, tx *storage.Tx, inc *Incident) error {
+// insertIncident inserts inc and sets its id. With unlessOpen it inserts
+// nothing, and reports false, if inc's group has an unresolved incident
+// (the index incidents_one_open_per_group, whose predicate the conflict
+// target repeats); without, that is an error.
+func insertIncident(ctx context.Context, tx *storage.Tx, inc *Incident, unlessOpen bool) (bool, error) {
 	labels, err := json.Marshal(nonNilLabels(inc.Labels))
 	if err != nil {
-		return err
+		return false, err
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO incidents (group_id, group_key, receiver, title, status, severity, service, labels, opened_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	q := `INSERT INTO incidents (group_id, group_key, receiver, title, status, severity, service, labels, opened_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if unlessOpen {
+		q += ` ON CONFLICT (group_id) WHERE status <> '` + string(Resolved) + `' DO NOTHING`
+	}
+	err = tx.QueryRow(ctx, q+` RETURNING id`,
 		inc.GroupID, inc.GroupKey, inc.Receiver, inc.Title, inc.Status, inc.Severity, inc.Service, string(labels),
 		storage.Millis(inc.OpenedAt), storage.Millis(inc.UpdatedAt)).Scan(&inc.ID)
-	if err != nil {
-		return fmt.Errorf("insert incident: %w", err)
+	if unlessOpen && errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("insert incident: %w", err)
+	}
+	return true, nil
 }
 
 func nonNilLabels(ls model.LabelSet) model.LabelSet {

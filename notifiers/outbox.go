@@ -287,49 +287,61 @@ func (o *Outbox) pokeIfCommitted(committed bool) {
 	}
 }
 
-// handOver writes r already claimed by this replica, and has it sent as
-// soon as tx is durable, when a worker is free for its receiver and no
-// earlier notification of its group to the integration is still being
-// sent: the send then waits for no claim, which would be one more
-// transaction (and, on SQLite, one more sync of the disk) between an alert
-// group's flush and its page. It reports false, writing nothing, when the
-// row must wait for a claim instead.
+// handOver writes r, when a worker is free for its receiver, already
+// claimed by this replica, to be sent as soon as tx is durable: the send
+// then waits for no claim, which would be one more transaction (and, on
+// SQLite, one more sync of the disk) between an alert group's flush and
+// its page. If an earlier notification of its group to the integration is
+// still being sent, the same statement writes the row pending instead, to
+// be claimed after that one. One statement whose row is read once it ran
+// (QueryRowLater): on PostgreSQL it goes to the server with the commit.
+// It reports false, writing nothing, when no worker is free.
 func (o *Outbox) handOver(ctx context.Context, tx *storage.Tx, r *row, now time.Time) (bool, error) {
 	// A relaxed transaction's commit is not durable when its hooks run:
 	// its rows wait for a claim, which comes after.
 	if tx.Relaxed() || !o.isRunning() || !o.takeSlot(r.receiver) {
 		return false, nil
 	}
-	var earlier bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox
-		WHERE group_id = ? AND receiver = ? AND integration = ? AND idx = ? AND status = ?)`,
-		r.groupID, r.receiver, r.integration, r.idx, statusSending).Scan(&earlier)
-	if err != nil || earlier {
-		o.giveSlot(r.receiver)
-		if err != nil {
-			return false, fmt.Errorf("look for notifications being sent: %w", err)
-		}
-		return false, nil
-	}
-	r.attempts = 1
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (incident_id, group_id, receiver, integration, idx,
-		payload, status, attempts, locked_until, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-		RETURNING id`,
-		r.incidentID, r.groupID, r.receiver, r.integration, r.idx, r.payload, statusSending,
-		storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now)).Scan(&r.id)
+	h := &handedOver{row: *r}
+	h.attempts = 1
+	err := tx.QueryRowLater(ctx, []any{&h.id, &h.status}, `INSERT INTO outbox (incident_id, group_id, receiver,
+		integration, idx, payload, status, attempts, locked_until, next_attempt_at, created_at)
+		SELECT CAST(? AS BIGINT), ?, ?, ?, CAST(? AS INTEGER), ?, CASE WHEN b.busy THEN ? ELSE ? END,
+			CASE WHEN b.busy THEN 0 ELSE 1 END, CASE WHEN b.busy THEN 0 ELSE CAST(? AS BIGINT) END,
+			CAST(? AS BIGINT), CAST(? AS BIGINT)
+		FROM (SELECT EXISTS (SELECT 1 FROM outbox WHERE group_id = ? AND receiver = ? AND integration = ?
+			AND idx = ? AND status = ?) AS busy) AS b
+		RETURNING id, status`,
+		r.incidentID, r.groupID, r.receiver, r.integration, r.idx, r.payload, statusPending, statusSending,
+		storage.Millis(now.Add(o.lease)), storage.Millis(now), storage.Millis(now),
+		r.groupID, r.receiver, r.integration, r.idx, statusSending)
 	if err != nil {
 		o.giveSlot(r.receiver)
 		return false, fmt.Errorf("insert row: %w", err)
 	}
-	claimed := *r
 	tx.OnDone(func(committed bool) {
-		if !committed || !o.start(claimed) {
-			// Not committed: there is no row. Committed but stopping: the
-			// lease expires and a worker claims the row, as after a crash.
-			o.giveSlot(claimed.receiver)
+		switch {
+		case !committed:
+			// There is no row.
+			o.giveSlot(h.receiver)
+		case h.status != statusSending:
+			// Written pending, behind a notification being sent.
+			o.giveSlot(h.receiver)
+			o.Poke()
+		case !o.start(h.row):
+			// Committed but stopping: the lease expires and a worker
+			// claims the row, as after a crash.
+			o.giveSlot(h.receiver)
 		}
 	})
 	return true, nil
+}
+
+// handedOver is a row written by handOver, with the status it was
+// written in.
+type handedOver struct {
+	row
+	status string
 }
 
 // Poke wakes the workers, e.g. after a transaction that enqueued rows has

@@ -39,6 +39,8 @@ type pgTx struct {
 type pgStmt struct {
 	q    string
 	args []any
+	// dest, if set, receives the statement's row (Tx.QueryRowLater).
+	dest []any
 }
 
 // rollbackTimeout bounds a rollback sent after the caller's context ended.
@@ -61,6 +63,15 @@ func (t *pgTx) later(q string, args []any) error {
 		return t.err
 	}
 	t.queue = append(t.queue, pgStmt{q: q, args: slices.Clone(args)})
+	return nil
+}
+
+// laterRow queues q, whose row is scanned into dest when it ran.
+func (t *pgTx) laterRow(q string, args, dest []any) error {
+	if err := t.later(q, args); err != nil {
+		return err
+	}
+	t.queue[len(t.queue)-1].dest = dest
 	return nil
 }
 
@@ -187,6 +198,20 @@ func (t *pgTx) send(ctx context.Context, last *pgStmt, row bool) (pgconn.Command
 			if own && row {
 				out = firstRow(br)
 				break
+			}
+			if s.dest != nil {
+				r := firstRow(br)
+				if r.err != nil {
+					queueErr = fmt.Errorf("%s: %w", summary(s.q), r.err)
+					br.Close()
+					return queueErr
+				}
+				if err := r.Scan(s.dest...); err != nil && queueErr == nil {
+					// The statement ran: the batch goes on (it may carry
+					// the commit), and the transaction reports the error.
+					queueErr = fmt.Errorf("%s: %w", summary(s.q), err)
+				}
+				continue
 			}
 			ct, err := br.Exec()
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -240,4 +241,54 @@ func deref(ps []any) []any {
 		out[i] = reflect.ValueOf(p).Elem().Interface()
 	}
 	return out
+}
+
+// TestQueryRowLater checks that a queued statement's row reaches its
+// destinations by the time the transaction's hooks run, and that a
+// failing one fails the transaction.
+func TestQueryRowLater(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		conn := otherConn(t, db)
+		var (
+			fp      string
+			timeout bool
+			seen    string
+		)
+		err := db.InTx(ctx, func(tx *storage.Tx) error {
+			if err := tx.ExecLater(ctx, insertAlert, "row-later", true); err != nil {
+				return err
+			}
+			err := tx.QueryRowLater(ctx, []any{&fp, &timeout},
+				`UPDATE alerts SET generator_url = ? WHERE fingerprint = ? RETURNING fingerprint, timeout`, "http://x", "row-later")
+			if err != nil {
+				return err
+			}
+			tx.OnDone(func(committed bool) { seen = fmt.Sprint(committed, " ", fp, " ", timeout) })
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen != "true row-later true" {
+			t.Errorf("the hook saw %q, want the committed row", seen)
+		}
+		if got := rows(ctx, db, conn, "row-later"); got != "1" {
+			t.Errorf("%s rows committed, want 1", got)
+		}
+
+		var n int
+		err = db.InTx(ctx, func(tx *storage.Tx) error {
+			if err := tx.ExecLater(ctx, insertAlert, "row-later-failed", false); err != nil {
+				return err
+			}
+			return tx.QueryRowLater(ctx, []any{&n}, `SELECT COUNT(*) FROM no_such_table`)
+		})
+		if err == nil || !strings.Contains(err.Error(), "no_such_table") {
+			t.Errorf("InTx returned %v, want the failing statement's error", err)
+		}
+		if got := rows(ctx, db, conn, "row-later-failed"); got != "0" {
+			t.Errorf("%s rows of the failed transaction are visible, want 0", got)
+		}
+	})
 }

@@ -330,6 +330,20 @@ func (tx *Tx) ExecLater(ctx context.Context, q string, args ...any) error {
 	return err
 }
 
+// QueryRowLater runs q, which returns one row, as ExecLater does, and
+// scans the row into dest once it ran: on PostgreSQL when the batch that
+// carries it is sent (with the next statement that is read, or with the
+// commit), so dest is not to be read before then; OnDone hooks see it. A
+// row that cannot be scanned fails the transaction like a failing
+// statement, except that a commit sent in the same batch stands: dest must
+// be of types its columns always scan into. On SQLite it runs at once.
+func (tx *Tx) QueryRowLater(ctx context.Context, dest []any, q string, args ...any) error {
+	if tx.pg != nil {
+		return tx.pg.laterRow(Rebind(tx.dialect, q), args, dest)
+	}
+	return tx.QueryRow(ctx, q, args...).Scan(dest...)
+}
+
 // Query runs q after rebinding its placeholders.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if tx.pg != nil {
