@@ -158,6 +158,24 @@ func (m *Member) Holds(ctx context.Context, tx *storage.Tx, slot int) (bool, err
 	return owner == m.id, nil
 }
 
+// HoldsLater is Holds for a transaction that reads something next anyway:
+// the lease is read, and locked, with that statement
+// (storage.Tx.QueryRowLater), and check reports the answer, sending the
+// query first if nothing has yet.
+func (m *Member) HoldsLater(ctx context.Context, tx *storage.Tx, slot int) (check func() (bool, error), err error) {
+	var owner string
+	l, err := tx.QueryRowLater(ctx, []any{&owner}, `SELECT owner FROM cluster_slots WHERE slot = ? FOR KEY SHARE`, slot)
+	if err != nil {
+		return nil, fmt.Errorf("read lease of slot %d: %w", slot, err)
+	}
+	return func() (bool, error) {
+		if err := l.Wait(ctx); err != nil {
+			return false, fmt.Errorf("read lease of slot %d: %w", slot, err)
+		}
+		return owner == m.id, nil
+	}, nil
+}
+
 // Peers returns the live replicas as of the last heartbeat, by id.
 func (m *Member) Peers() []Peer {
 	m.mu.Lock()

@@ -304,7 +304,7 @@ func (o *Outbox) handOver(ctx context.Context, tx *storage.Tx, r *row, now time.
 	}
 	h := &handedOver{row: *r}
 	h.attempts = 1
-	err := tx.QueryRowLater(ctx, []any{&h.id, &h.status}, `INSERT INTO outbox (incident_id, group_id, receiver,
+	_, err := tx.QueryRowLater(ctx, []any{&h.id, &h.status}, `INSERT INTO outbox (incident_id, group_id, receiver,
 		integration, idx, payload, status, attempts, locked_until, next_attempt_at, created_at)
 		SELECT CAST(? AS BIGINT), ?, ?, ?, CAST(? AS INTEGER), ?, CASE WHEN b.busy THEN ? ELSE ? END,
 			CASE WHEN b.busy THEN 0 ELSE 1 END, CASE WHEN b.busy THEN 0 ELSE CAST(? AS BIGINT) END,

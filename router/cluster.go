@@ -34,6 +34,9 @@ func SlotOf(groupID string) int {
 // and reads the log, or not at all.
 type Fence interface {
 	Holds(ctx context.Context, tx *storage.Tx, slot int) (bool, error)
+	// HoldsLater is Holds sent with tx's next statement that is read;
+	// check reports the answer.
+	HoldsLater(ctx context.Context, tx *storage.Tx, slot int) (check func() (bool, error), err error)
 }
 
 // errNotHeld ends a flush whose slot another replica took over.

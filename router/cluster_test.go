@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/alertmanager/alert"
 	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
@@ -25,7 +26,12 @@ type replica struct {
 
 func startReplica(t *testing.T, db *storage.DB, clock *clockwork.FakeClock, name string, lease time.Duration) *replica {
 	t.Helper()
-	cfg, err := amconfig.Load(testConfig)
+	return startReplicaWith(t, db, clock, name, lease, testConfig)
+}
+
+func startReplicaWith(t *testing.T, db *storage.DB, clock *clockwork.FakeClock, name string, lease time.Duration, cfgText string) *replica {
+	t.Helper()
+	cfg, err := amconfig.Load(cfgText)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +248,72 @@ func TestSyncSkippedOnlyWhileAlone(t *testing.T) {
 	clock.Advance(aloneSyncInterval)
 	if !a.r.syncNeeded() {
 		t.Fatalf("a replica alone reads the table less often than every %v", aloneSyncInterval)
+	}
+}
+
+// TestInlineFlushFencedOut checks the fence of a flush inside an ingest,
+// which is read with the flush's first read: a replica whose slot was
+// taken over in the database (before it noticed) records no notification
+// for the group, and still stores the alerts; its flushers leave the group
+// to the slot's owner too.
+func TestInlineFlushFencedOut(t *testing.T) {
+	db := storagetest.Open(t, "postgres")
+	ctx := context.Background()
+	clock := clockwork.NewFakeClockAt(epoch)
+	a := startReplicaWith(t, db, clock, "a", time.Minute, immediateConfig)
+	a.beat()
+	a.waitRunning()
+	held := a.r.HeldSlots()
+	pageIn := func(taken bool) *alert.Alert {
+		for i := range 1000 {
+			al := page(fmt.Sprintf("Page%d", i), epoch, nil)
+			id, _, _ := groupIdentity(a.r.tree.Match(al.Labels)[0], al.Labels)
+			if slices.Contains(held, SlotOf(id)) {
+				if taken {
+					if _, err := db.Exec(ctx, `UPDATE cluster_slots SET owner = 'b' WHERE slot = ?`, SlotOf(id)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				held = slices.DeleteFunc(held, func(s int) bool { return s == SlotOf(id) })
+				return al
+			}
+		}
+		t.Fatal("no free held slot")
+		return nil
+	}
+
+	taken := pageIn(true)
+	a.ingest(taken)
+	if n := a.inlineFlushes(); n != 0 {
+		t.Fatalf("%d inline flushes recorded for a group whose slot was taken over", n)
+	}
+	var stored int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM alerts WHERE fingerprint = ?`, taken.Fingerprint().String()).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 1 {
+		t.Fatalf("the alert was not stored (%d rows)", stored)
+	}
+	// The sink saw the flush's notification, in the transaction that
+	// then failed; the notification log holds what was committed.
+	logged := func() int {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM nflog`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, "the flushers to try the group", a.idle)
+	if n := logged(); n != 0 {
+		t.Fatalf("%d notifications logged for a group whose slot was taken over", n)
+	}
+
+	// The same ingest for a group in a slot still held pages inline.
+	a.ingest(pageIn(false))
+	if n := a.inlineFlushes(); n != 1 {
+		t.Fatalf("%d inline flushes, want 1", n)
+	}
+	if n := logged(); n != 1 {
+		t.Fatalf("%d notifications logged, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -164,7 +165,7 @@ func (r *Router) flushBatch(ctx context.Context, batch []*group, urgent bool) {
 	if len(notify) > 0 {
 		err := r.db.InTx(txCtx, func(tx *storage.Tx) error {
 			for _, p := range notify {
-				if err := r.recordFlush(ctx, tx, p); err != nil {
+				if err := r.recordFlush(ctx, tx, p, false); err != nil {
 					return err
 				}
 			}
@@ -184,7 +185,7 @@ func (r *Router) flushBatch(ctx context.Context, batch []*group, urgent bool) {
 				for _, p := range notify {
 					err := r.db.InTx(ctx, func(tx *storage.Tx) error {
 						p.notified, p.notHeld = false, false
-						return r.recordFlush(ctx, tx, p)
+						return r.recordFlush(ctx, tx, p, false)
 					})
 					if err != nil {
 						p.notified, p.notHeld = false, false
@@ -257,8 +258,22 @@ func (r *Router) planFlushLocked(g *group, now time.Time) *flushPlan {
 // recordFlush hands p's notification to the Sink and records it in the
 // notification log and the group's timer, inside tx; a group whose slot
 // another replica took over is left out.
-func (r *Router) recordFlush(ctx context.Context, tx *storage.Tx, p *flushPlan) error {
-	if err := r.checkFence(ctx, tx, p.g); err != nil {
+//
+// In an ingest's transaction (inline), the slot's lease is read with the
+// Sink's first statement that is read (the incident), which on PostgreSQL
+// is one round trip less between a page's POST and its send; a slot found
+// taken over then fails the transaction, and the ingest is written again
+// without its flushes (Router.commitBatch), leaving the group to the
+// flushers, which look before they write.
+func (r *Router) recordFlush(ctx context.Context, tx *storage.Tx, p *flushPlan, inline bool) error {
+	var fenced func() (bool, error)
+	if inline && r.clustered() {
+		check, err := r.fence.HoldsLater(ctx, tx, p.g.slot)
+		if err != nil {
+			return fmt.Errorf("check slot lease: %w", err)
+		}
+		fenced = check
+	} else if err := r.checkFence(ctx, tx, p.g); err != nil {
 		if errors.Is(err, errNotHeld) {
 			p.notHeld = true
 			return nil
@@ -266,8 +281,20 @@ func (r *Router) recordFlush(ctx context.Context, tx *storage.Tx, p *flushPlan) 
 		return err
 	}
 	sent, err := r.sink.Flush(ctx, tx, p.n)
-	if err != nil || !sent {
+	if err != nil {
 		return err
+	}
+	if fenced != nil {
+		ok, err := fenced()
+		if err != nil {
+			return fmt.Errorf("check slot lease: %w", err)
+		}
+		if !ok {
+			return errNotHeld
+		}
+	}
+	if !sent {
+		return nil
 	}
 	p.notified = true
 	if err := saveNflog(ctx, tx, p.g.id, p.n.Receiver, p.entry); err != nil {

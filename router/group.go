@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
@@ -66,18 +67,25 @@ func groupLabels(lset model.LabelSet, opts *dispatch.RouteOpts) model.LabelSet {
 	return out
 }
 
-func (g *group) insert(ctx context.Context, tx *storage.Tx) error {
-	lbl, err := marshalLabels(g.labels)
-	if err != nil {
-		return err
-	}
-	err = tx.ExecLater(ctx, `INSERT INTO alert_groups (id, route_id, group_key, receiver, labels, created_at, next_flush_at, flushed)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id`,
-		g.id, g.route.ID(), g.key, g.opts.Receiver, lbl,
-		storage.Millis(g.createdAt), storage.Millis(g.nextFlush), g.flushed)
-	if err != nil {
-		return fmt.Errorf("insert group %s: %w", g.key, err)
+// insertGroups writes new groups (of distinct ids), storeBatch rows per
+// statement: a burst of new alerts forms hundreds of groups at once.
+func insertGroups(ctx context.Context, tx *storage.Tx, groups []*group) error {
+	for chunk := range slices.Chunk(groups, storeBatch) {
+		args := make([]any, 0, 8*len(chunk))
+		for _, g := range chunk {
+			lbl, err := marshalLabels(g.labels)
+			if err != nil {
+				return err
+			}
+			args = append(args, g.id, g.route.ID(), g.key, g.opts.Receiver, lbl,
+				storage.Millis(g.createdAt), storage.Millis(g.nextFlush), g.flushed)
+		}
+		err := tx.ExecLater(ctx, `INSERT INTO alert_groups (id, route_id, group_key, receiver, labels, created_at, next_flush_at, flushed)
+			VALUES `+storage.Values(len(chunk), 8)+`
+			ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id`, args...)
+		if err != nil {
+			return fmt.Errorf("insert %d groups: %w", len(chunk), err)
+		}
 	}
 	return nil
 }

@@ -330,10 +330,8 @@ func (r *Router) write(ctx context.Context, p *ingestPlan, committed func()) (wa
 		if err := storeExtensions(ctx, tx, p.lazy); err != nil {
 			return err
 		}
-		for _, g := range p.newGroups {
-			if err := g.insert(ctx, tx); err != nil {
-				return err
-			}
+		if err := insertGroups(ctx, tx, p.newGroups); err != nil {
+			return err
 		}
 		return r.recordInline(ctx, tx, p)
 	})

@@ -81,7 +81,7 @@ func (r *Router) dropInlineLocked(p *ingestPlan) {
 // recordInline records the batch's planned flushes inside its transaction.
 func (r *Router) recordInline(ctx context.Context, tx *storage.Tx, p *ingestPlan) error {
 	for _, fp := range p.flushes {
-		if err := r.recordFlush(ctx, tx, fp); err != nil {
+		if err := r.recordFlush(ctx, tx, fp, true); err != nil {
 			return err
 		}
 	}

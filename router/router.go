@@ -277,10 +277,8 @@ func (r *Router) regroupLocked(ctx context.Context) error {
 		}
 	}
 	err := r.db.InTx(ctx, func(tx *storage.Tx) error {
-		for _, g := range created {
-			if err := g.insert(ctx, tx); err != nil {
-				return err
-			}
+		if err := insertGroups(ctx, tx, created); err != nil {
+			return err
 		}
 		for _, id := range dropped {
 			if err := deleteGroup(ctx, tx, id); err != nil {

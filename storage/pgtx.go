@@ -39,8 +39,10 @@ type pgTx struct {
 type pgStmt struct {
 	q    string
 	args []any
-	// dest, if set, receives the statement's row (Tx.QueryRowLater).
+	// dest, if set, receives the statement's row (Tx.QueryRowLater),
+	// and then ran is set.
 	dest []any
+	ran  *bool
 }
 
 // rollbackTimeout bounds a rollback sent after the caller's context ended.
@@ -66,12 +68,14 @@ func (t *pgTx) later(q string, args []any) error {
 	return nil
 }
 
-// laterRow queues q, whose row is scanned into dest when it ran.
-func (t *pgTx) laterRow(q string, args, dest []any) error {
+// laterRow queues q, whose row is scanned into dest when it ran; then ran
+// is set.
+func (t *pgTx) laterRow(q string, args, dest []any, ran *bool) error {
 	if err := t.later(q, args); err != nil {
 		return err
 	}
 	t.queue[len(t.queue)-1].dest = dest
+	t.queue[len(t.queue)-1].ran = ran
 	return nil
 }
 
@@ -211,6 +215,7 @@ func (t *pgTx) send(ctx context.Context, last *pgStmt, row bool) (pgconn.Command
 					// the commit), and the transaction reports the error.
 					queueErr = fmt.Errorf("%s: %w", summary(s.q), err)
 				}
+				*s.ran = true
 				continue
 			}
 			ct, err := br.Exec()

@@ -259,7 +259,7 @@ func TestQueryRowLater(t *testing.T) {
 			if err := tx.ExecLater(ctx, insertAlert, "row-later", true); err != nil {
 				return err
 			}
-			err := tx.QueryRowLater(ctx, []any{&fp, &timeout},
+			_, err := tx.QueryRowLater(ctx, []any{&fp, &timeout},
 				`UPDATE alerts SET generator_url = ? WHERE fingerprint = ? RETURNING fingerprint, timeout`, "http://x", "row-later")
 			if err != nil {
 				return err
@@ -282,7 +282,8 @@ func TestQueryRowLater(t *testing.T) {
 			if err := tx.ExecLater(ctx, insertAlert, "row-later-failed", false); err != nil {
 				return err
 			}
-			return tx.QueryRowLater(ctx, []any{&n}, `SELECT COUNT(*) FROM no_such_table`)
+			_, err := tx.QueryRowLater(ctx, []any{&n}, `SELECT COUNT(*) FROM no_such_table`)
+			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "no_such_table") {
 			t.Errorf("InTx returned %v, want the failing statement's error", err)

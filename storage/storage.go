@@ -337,11 +337,42 @@ func (tx *Tx) ExecLater(ctx context.Context, q string, args ...any) error {
 // row that cannot be scanned fails the transaction like a failing
 // statement, except that a commit sent in the same batch stands: dest must
 // be of types its columns always scan into. On SQLite it runs at once.
-func (tx *Tx) QueryRowLater(ctx context.Context, dest []any, q string, args ...any) error {
+func (tx *Tx) QueryRowLater(ctx context.Context, dest []any, q string, args ...any) (*Later, error) {
+	l := &Later{tx: tx}
 	if tx.pg != nil {
-		return tx.pg.laterRow(Rebind(tx.dialect, q), args, dest)
+		return l, tx.pg.laterRow(Rebind(tx.dialect, q), args, dest, &l.ran)
 	}
-	return tx.QueryRow(ctx, q, args...).Scan(dest...)
+	l.ran = true
+	return l, tx.QueryRow(ctx, q, args...).Scan(dest...)
+}
+
+// Later is a statement queued by QueryRowLater.
+type Later struct {
+	tx  *Tx
+	ran bool
+}
+
+// Wait returns once the statement ran and its row was scanned, sending
+// it, with whatever else is queued, if no later statement did yet: for a
+// caller that needs the row before the commit but expects a statement
+// that is read to carry it there.
+func (l *Later) Wait(ctx context.Context) error {
+	pg := l.tx.pg
+	if pg == nil {
+		return nil // SQLite: QueryRowLater ran it and said how it went
+	}
+	if !l.ran {
+		if _, _, err := pg.send(ctx, nil, false); err != nil {
+			return err
+		}
+	}
+	if pg.err != nil {
+		return pg.err
+	}
+	if !l.ran {
+		return sql.ErrTxDone
+	}
+	return nil
 }
 
 // Query runs q after rebinding its placeholders.
