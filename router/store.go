@@ -1,11 +1,14 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
@@ -116,42 +119,149 @@ func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) erro
 	return nil
 }
 
+// loadAlerts reads the stored alerts. At start-up with 100,000 of them,
+// reading the rows and decoding them take about as long each, so one
+// goroutine reads rows, copied in chunks, while others decode the chunks
+// and the caller's goroutine gathers them.
 func loadAlerts(ctx context.Context, db *storage.DB) (map[model.Fingerprint]*alert.Alert, error) {
 	rows, err := db.Query(ctx, `SELECT labels, annotations, starts_at, ends_at, generator_url, updated_at, timeout FROM alerts`)
 	if err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
 	}
 	defer rows.Close()
+
+	chunks := make(chan *storedChunk, 4)
+	decoded := make(chan decodedChunk, 4)
+	readErr := make(chan error, 1)
+	// Decoded chunks come back to be filled again: their texts are copied
+	// by decoding.
+	free := make(chan *storedChunk, 16)
+	next := func() *storedChunk {
+		select {
+		case c := <-free:
+			c.rows, c.buf = c.rows[:0], c.buf[:0]
+			return c
+		default:
+			return &storedChunk{rows: make([]storedRow, 0, loadChunk), buf: make([]byte, 0, 256*loadChunk)}
+		}
+	}
+	go func() {
+		defer close(chunks)
+		c := next()
+		// RawBytes are reused from row to row; the chunk keeps copies.
+		var lbl, ann, gen sql.RawBytes
+		for rows.Next() {
+			var r storedRow
+			if err := rows.Scan(&lbl, &ann, &r.starts, &r.ends, &gen, &r.updated, &r.timeout); err != nil {
+				readErr <- err
+				return
+			}
+			c.add(&r, lbl, ann, gen)
+			if len(c.rows) == loadChunk {
+				chunks <- c
+				c = next()
+			}
+		}
+		if len(c.rows) > 0 {
+			chunks <- c
+		}
+		readErr <- rows.Err()
+	}()
+	var wg sync.WaitGroup
+	for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
+		wg.Go(func() {
+			// Alerts of one rule carry equal annotations: each decoder
+			// decodes each set once and shares it (alerts are not
+			// modified in place).
+			annotations := map[string]model.LabelSet{}
+			for c := range chunks {
+				d := c.decode(annotations)
+				select {
+				case free <- c:
+				default:
+				}
+				decoded <- d
+			}
+		})
+	}
+	go func() { wg.Wait(); close(decoded) }()
+
 	out := map[model.Fingerprint]*alert.Alert{}
-	// Alerts of one rule carry equal annotations: decode each set once and
-	// share it (alerts are not modified in place).
-	annotations := map[string]model.LabelSet{}
-	// RawBytes are reused from row to row: nothing decoded keeps them.
-	var lbl, ann, gen sql.RawBytes
-	for rows.Next() {
+	var decodeErr error
+	for d := range decoded {
+		if d.err != nil {
+			decodeErr = cmp.Or(decodeErr, d.err)
+			continue
+		}
+		for _, a := range d.alerts {
+			out[a.Fingerprint()] = a
+		}
+	}
+	if err := <-readErr; err != nil {
+		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	return out, nil
+}
+
+// loadChunk is how many rows loadAlerts hands to a decoder at a time.
+const loadChunk = 512
+
+// storedRow is a stored alert's row; its texts are in its chunk's buffer.
+type storedRow struct {
+	starts, ends, updated int64
+	timeout               bool
+	lbl, ann, gen         [2]int // start and end in the chunk's buffer
+}
+
+// storedChunk is rows read by loadAlerts, their texts copied into one
+// buffer.
+type storedChunk struct {
+	rows []storedRow
+	buf  []byte
+}
+
+func (c *storedChunk) add(r *storedRow, lbl, ann, gen []byte) {
+	put := func(b []byte) [2]int {
+		at := len(c.buf)
+		c.buf = append(c.buf, b...)
+		return [2]int{at, len(c.buf)}
+	}
+	r.lbl, r.ann, r.gen = put(lbl), put(ann), put(gen)
+	c.rows = append(c.rows, *r)
+}
+
+type decodedChunk struct {
+	alerts []*alert.Alert
+	err    error
+}
+
+func (c *storedChunk) decode(annotations map[string]model.LabelSet) decodedChunk {
+	text := func(at [2]int) []byte { return c.buf[at[0]:at[1]] }
+	out := make([]*alert.Alert, 0, len(c.rows))
+	for i := range c.rows {
+		r := &c.rows[i]
 		var (
-			starts, ends, updated int64
-			timeout               bool
-			m                     model.Alert
+			m   model.Alert
+			err error
 		)
-		if err := rows.Scan(&lbl, &ann, &starts, &ends, &gen, &updated, &timeout); err != nil {
-			return nil, err
+		if m.Labels, err = decodeStoredLabels(text(r.lbl)); err != nil {
+			return decodedChunk{err: fmt.Errorf("stored alert labels: %w", err)}
 		}
-		if m.Labels, err = decodeStoredLabels(lbl); err != nil {
-			return nil, fmt.Errorf("stored alert labels: %w", err)
-		}
+		ann := text(r.ann)
 		var ok bool
 		if m.Annotations, ok = annotations[string(ann)]; !ok {
 			if m.Annotations, err = decodeStoredLabels(ann); err != nil {
-				return nil, fmt.Errorf("stored alert annotations: %w", err)
+				return decodedChunk{err: fmt.Errorf("stored alert annotations: %w", err)}
 			}
 			annotations[string(ann)] = m.Annotations
 		}
-		m.StartsAt, m.EndsAt, m.GeneratorURL = storage.Time(starts), storage.Time(ends), internLabel(gen)
-		a := alert.New(m, storage.Time(updated), timeout)
-		out[a.Fingerprint()] = a
+		m.StartsAt, m.EndsAt, m.GeneratorURL = storage.Time(r.starts), storage.Time(r.ends), internLabel(text(r.gen))
+		out = append(out, alert.New(m, storage.Time(r.updated), r.timeout))
 	}
-	return out, rows.Err()
+	return decodedChunk{alerts: out}
 }
 
 type groupRow struct {

@@ -2,10 +2,12 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-dev/klaxon/internal/storagetest"
 	"github.com/klaxon-dev/klaxon/storage"
@@ -58,6 +60,53 @@ func TestStoreExtensions(t *testing.T) {
 				!g.Labels.Equal(want.Labels) || !g.Annotations.Equal(want.Annotations) {
 				t.Errorf("stored %+v, want %+v", g.Alert, want.Alert)
 			}
+		}
+	})
+}
+
+// TestLoadAlertsInChunks checks that loading more alerts than one chunk of
+// the pipelined reader returns each stored alert as it was written, and
+// that an undecodable row fails the load instead of being skipped.
+func TestLoadAlertsInChunks(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+		n := 3*loadChunk + 7
+		want := benchAlerts(n, 0, now)
+		for i, a := range want {
+			m := a.Alert
+			m.Annotations = model.LabelSet{"summary": model.LabelValue(fmt.Sprintf("rule %d", i%5))}
+			m.GeneratorURL = fmt.Sprintf("http://prom/%d", i%3)
+			m.StartsAt = now.Add(-time.Duration(i) * time.Second)
+			want[i] = alert.New(m, now.Add(time.Duration(i)*time.Millisecond), i%2 == 0)
+		}
+		if err := db.InTx(ctx, func(tx *storage.Tx) error { return storeAlerts(ctx, tx, want) }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := loadAlerts(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("loaded %d alerts, want %d", len(got), n)
+		}
+		for _, w := range want {
+			g := got[w.Fingerprint()]
+			if g == nil {
+				t.Fatalf("alert %v not loaded", w.Labels)
+			}
+			if !g.Labels.Equal(w.Labels) || !g.Annotations.Equal(w.Annotations) || g.GeneratorURL != w.GeneratorURL ||
+				!g.StartsAt.Equal(w.StartsAt) || !g.EndsAt.Equal(w.EndsAt) || !g.UpdatedAt.Equal(w.UpdatedAt) || g.Timeout != w.Timeout {
+				t.Fatalf("loaded %+v (updated %v, timeout %v), want %+v (updated %v, timeout %v)",
+					g.Alert, g.UpdatedAt, g.Timeout, w.Alert, w.UpdatedAt, w.Timeout)
+			}
+		}
+
+		if _, err := db.Exec(ctx, `UPDATE alerts SET labels = '{"broken' WHERE fingerprint = ?`, want[n/2].Fingerprint().String()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadAlerts(ctx, db); err == nil {
+			t.Fatal("an undecodable row was skipped, want the load to fail")
 		}
 	})
 }
