@@ -126,10 +126,15 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	// all the transactions committed meanwhile; _txlock=immediate takes the
 	// write lock at BEGIN so that two writers queue instead of failing on
 	// lock upgrade; wal_autocheckpoint=0 leaves checkpoints to the
-	// checkpointer, off the commit path.
+	// checkpointer, off the commit path; cache_spill=OFF keeps a large
+	// transaction's dirty pages in memory until its commit instead of
+	// writing them to the log early and again at the commit (a flusher's
+	// clean-up of thousands of resolved alerts did, and held the writer
+	// that ingest waits for meanwhile).
 	dsn := "file:" + file + "?_txlock=immediate" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)" +
+		"&_pragma=cache_spill(OFF)"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
