@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,11 +110,25 @@ func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Al
 // resolved or an older one (a re-send whose endsAt extension was not yet
 // written leaves the row older than memory): a row that a later ingest
 // rewrote (a newer updated_at) is a new firing and stays.
+//
+// One statement deletes up to storeBatch of them: a flush's clean-up can
+// hold thousands. The VALUES columns are column1 and column2 on both
+// backends, as in storeExtensionBatch.
 func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) error {
-	for _, a := range gone {
-		if err := tx.ExecLater(ctx, `DELETE FROM alerts WHERE fingerprint = ? AND updated_at <= ?`,
-			a.Fingerprint().String(), storage.Millis(a.UpdatedAt)); err != nil {
-			return err
+	for chunk := range slices.Chunk(gone, storeBatch) {
+		var q strings.Builder
+		q.WriteString(`DELETE FROM alerts WHERE fingerprint IN (SELECT v.column1 FROM (VALUES `)
+		args := make([]any, 0, 2*len(chunk))
+		for i, a := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, CAST(? AS BIGINT))")
+			args = append(args, a.Fingerprint().String(), storage.Millis(a.UpdatedAt))
+		}
+		q.WriteString(`) AS v JOIN alerts AS a ON a.fingerprint = v.column1 AND a.updated_at <= v.column2)`)
+		if err := tx.ExecLater(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("delete %d resolved alerts: %w", len(chunk), err)
 		}
 	}
 	return nil

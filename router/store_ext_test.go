@@ -110,3 +110,44 @@ func TestLoadAlertsInChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteAlertsKeepsNewerVersions checks the clean-up of resolved
+// alerts over more than one statement's worth: a row is deleted only when
+// it holds the resolved version or an older one, never when a later
+// ingest rewrote it.
+func TestDeleteAlertsKeepsNewerVersions(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		now := time.UnixMilli(time.Now().UnixMilli())
+		stored := benchAlerts(2*storeBatch+50, 0, now)
+		if err := db.InTx(ctx, func(tx *storage.Tx) error { return storeAlerts(ctx, tx, stored) }); err != nil {
+			t.Fatal(err)
+		}
+		var gone []*alert.Alert
+		want := map[string]bool{} // fingerprint -> still stored
+		for i, a := range stored {
+			fp := a.Fingerprint().String()
+			want[fp] = true
+			switch i % 3 {
+			case 0: // resolved in the version stored, listed twice
+				gone = append(gone, a, a)
+				want[fp] = false
+			case 1: // resolved in an older version: the row is newer
+				gone = append(gone, alert.New(a.Alert, now.Add(-time.Second), false))
+			}
+		}
+		if err := db.InTx(ctx, func(tx *storage.Tx) error { return deleteAlerts(ctx, tx, gone) }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := loadAlerts(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fp, keep := range want {
+			f, _ := model.FingerprintFromString(fp)
+			if _, ok := got[f]; ok != keep {
+				t.Errorf("alert %s stored: %v, want %v", fp, ok, keep)
+			}
+		}
+	})
+}
