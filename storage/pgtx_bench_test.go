@@ -10,9 +10,9 @@ import (
 )
 
 // BenchmarkTxStatements measures a transaction of ten small writes, sent
-// one by one (Exec) or queued (ExecLater), and, as a floor, an empty
-// transaction with one write: on PostgreSQL each statement sent on its own
-// is a round trip to the server.
+// one by one (Exec) or queued (ExecLater), and, as a floor, a transaction
+// of one write: on PostgreSQL each statement sent on its own is a round
+// trip to the server.
 func BenchmarkTxStatements(b *testing.B) {
 	for _, backend := range storagetest.Backends {
 		db := storagetest.Open(b, backend)
