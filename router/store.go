@@ -86,21 +86,22 @@ func storeExtensions(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert)
 	return nil
 }
 
+// valuesOf returns a VALUES list of n copies of row. Its columns are
+// column1, column2, ... on both backends; casts in row give PostgreSQL the
+// types that its untyped parameters lack.
+func valuesOf(n int, row string) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Alert) error {
-	var q strings.Builder
-	// The VALUES columns are column1, column2, ... on both backends; the
-	// casts give PostgreSQL the types that its untyped parameters lack.
-	q.WriteString(`UPDATE alerts SET ends_at = v.column2, updated_at = v.column3 FROM (VALUES `)
 	args := make([]any, 0, 3*len(alerts))
-	for i, a := range alerts {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, CAST(? AS BIGINT), CAST(? AS BIGINT))")
+	for _, a := range alerts {
 		args = append(args, a.Fingerprint().String(), storage.Millis(a.EndsAt), storage.Millis(a.UpdatedAt))
 	}
-	q.WriteString(`) AS v WHERE alerts.fingerprint = v.column1 AND alerts.updated_at < v.column3`)
-	if err := tx.ExecLater(ctx, q.String(), args...); err != nil {
+	q := `UPDATE alerts SET ends_at = v.column2, updated_at = v.column3
+		FROM (VALUES ` + valuesOf(len(alerts), "(?, CAST(? AS BIGINT), CAST(? AS BIGINT))") + `) AS v
+		WHERE alerts.fingerprint = v.column1 AND alerts.updated_at < v.column3`
+	if err := tx.ExecLater(ctx, q, args...); err != nil {
 		return fmt.Errorf("store %d endsAt extensions: %w", len(alerts), err)
 	}
 	return nil
@@ -112,22 +113,17 @@ func storeExtensionBatch(ctx context.Context, tx *storage.Tx, alerts []*alert.Al
 // rewrote (a newer updated_at) is a new firing and stays.
 //
 // One statement deletes up to storeBatch of them: a flush's clean-up can
-// hold thousands. The VALUES columns are column1 and column2 on both
-// backends, as in storeExtensionBatch.
+// hold thousands.
 func deleteAlerts(ctx context.Context, tx *storage.Tx, gone []*alert.Alert) error {
 	for chunk := range slices.Chunk(gone, storeBatch) {
-		var q strings.Builder
-		q.WriteString(`DELETE FROM alerts WHERE fingerprint IN (SELECT v.column1 FROM (VALUES `)
 		args := make([]any, 0, 2*len(chunk))
-		for i, a := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, CAST(? AS BIGINT))")
+		for _, a := range chunk {
 			args = append(args, a.Fingerprint().String(), storage.Millis(a.UpdatedAt))
 		}
-		q.WriteString(`) AS v JOIN alerts AS a ON a.fingerprint = v.column1 AND a.updated_at <= v.column2)`)
-		if err := tx.ExecLater(ctx, q.String(), args...); err != nil {
+		q := `DELETE FROM alerts WHERE fingerprint IN (SELECT v.column1
+			FROM (VALUES ` + valuesOf(len(chunk), "(?, CAST(? AS BIGINT))") + `) AS v
+			JOIN alerts AS a ON a.fingerprint = v.column1 AND a.updated_at <= v.column2)`
+		if err := tx.ExecLater(ctx, q, args...); err != nil {
 			return fmt.Errorf("delete %d resolved alerts: %w", len(chunk), err)
 		}
 	}
